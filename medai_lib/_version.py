@@ -1,0 +1,2 @@
+"""The course version, stamped into released labs and run reports."""
+__version__ = "0.1.0"

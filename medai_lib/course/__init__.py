@@ -1,0 +1,1 @@
+"""Course tooling: run notebooks (papermill), build/check/release labs and grade them (nbgrader), CLI."""
