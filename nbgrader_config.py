@@ -12,10 +12,10 @@ c.CourseDirectory.release_directory = "labs"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "wrong_answers.yml", "rubric.md"]
 
 # Submissions from `medai lab submit` (and LMS exports in the same naming) for `nbgrader zip_collect`:
-#   <lab>_<student>_attempt_<YYYY-MM-DD-HH-MM-SS>_<notebook>.ipynb
+#   <lab>_<student>_attempt_<YYYYMMDDTHHMMSS>_<notebook>.ipynb
 c.ZipCollectApp.collector_plugin = "nbgrader.plugins.zipcollect.FileNameCollectorPlugin"
 c.FileNameCollectorPlugin.named_regexp = (
-    r".*_(?P<student_id>[A-Za-z0-9.-]+)_attempt_(?P<timestamp>[0-9-]+)_(?P<file_id>.+)"
+    r".*_(?P<student_id>[A-Za-z0-9.-]+)_attempt_(?P<timestamp>[0-9]{8}T[0-9]{6})_(?P<file_id>.+)"
 )
 
 # Grading: a test cell that hangs fails alone; a missing grade cell is restored, never left ungraded.

@@ -234,3 +234,39 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> np.random.Gener
         torch.use_deterministic_algorithms(True, warn_only=True)
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     return np.random.default_rng(seed)
+
+
+def benchmark_matmul(device, *, size: int = 1024, repeats: int = 5) -> float:
+    """Throughput of a ``size x size`` float32 matrix multiplication on ``device``, in GFLOP/s.
+
+    A quick way to see what a GPU changes: the same line of code runs on either device.
+
+    Examples
+    --------
+    >>> from medai_lib.device import benchmark_matmul, get_device
+    >>> benchmark_matmul(get_device("cpu"), size=64, repeats=1) > 0
+    True
+    """
+    import time
+
+    torch = _torch()
+    if not isinstance(size, int) or size < 1:
+        raise ValueError(f"size must be a positive integer; got {size!r}.")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer; got {repeats!r}.")
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    a = torch.randn(size, size, generator=generator).to(device)
+    b = torch.randn(size, size, generator=generator).to(device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    a @ b  # warm-up (kernel selection, memory allocation)
+    sync()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync()
+    seconds = (time.perf_counter() - start) / repeats
+    return 2 * size**3 / seconds / 1e9

@@ -55,6 +55,8 @@ def lab_command(root: Path, *, port: int = 8888, open_browser: bool = True, toke
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--ServerApp.terminals_enabled=True",
     ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--ServerApp.allow_root=True")  # containers and CI run as root
     if (root / start_file).exists():
         cmd.append(start_file)
     env = dict(os.environ)

@@ -32,7 +32,7 @@ WRONG_ANSWERS_FILE = "wrong_answers.yml"
 INSTRUCTOR_ONLY = (WRONG_ANSWERS_FILE, "rubric.md")
 FORBIDDEN_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 SUBMISSION_RE = re.compile(
-    r".*_(?P<student_id>[A-Za-z0-9.-]+)_attempt_(?P<timestamp>[0-9-]+)_(?P<file_id>.+)"
+    r".*_(?P<student_id>[A-Za-z0-9.-]+)_attempt_(?P<timestamp>[0-9]{8}T[0-9]{6})_(?P<file_id>.+)"
 )
 
 
@@ -265,6 +265,24 @@ def _solution_lines(nb) -> list[str]:
     return sorted({ln for ln in inside if len(ln) >= 24 and not ln.startswith("#") and ln not in outside})
 
 
+def _searchable_text(name: str, blob: bytes) -> str:
+    """A file's text as a reader sees it: a notebook's cell sources and outputs, other files as they are."""
+    text = blob.decode("utf-8", errors="replace")
+    if str(name).endswith(".ipynb"):
+        try:
+            nb = json.loads(text)
+        except ValueError:
+            return text
+        parts = []
+        for cell in nb.get("cells", []):
+            src = cell.get("source", "")
+            parts.append("".join(src) if isinstance(src, list) else src)
+            for out in cell.get("outputs", []):
+                parts.append(json.dumps(out))
+        return "\n".join(parts)
+    return text
+
+
 def _tree_files(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes()
@@ -310,7 +328,7 @@ def check_lab(root: Path, lab: str, *, timeout: int = 300, run_notebooks: bool =
     # 2. Nothing leaks into the release.
     secrets = _solution_lines(src_nb)
     for rel, blob in _tree_files(rel_dir).items():
-        text = blob.decode("utf-8", errors="replace")
+        text = _searchable_text(rel, blob)
         for marker in FORBIDDEN_MARKERS:
             if marker in text:
                 report.problems.append(f"labs/{lab}/{rel} contains '{marker}'.")
@@ -318,7 +336,7 @@ def check_lab(root: Path, lab: str, *, timeout: int = 300, run_notebooks: bool =
         if leaked:
             report.problems.append(f"labs/{lab}/{rel} contains solution or hidden-test code: {leaked[0]!r}")
         if rel.endswith(".ipynb"):
-            nb = json.loads(text)
+            nb = json.loads(blob)
             if any(c.get("outputs") or c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"):
                 report.problems.append(f"labs/{lab}/{rel} carries outputs.")
         if rel in INSTRUCTOR_ONLY:
@@ -419,10 +437,11 @@ def release_tree(dest: str | os.PathLike, root: Path | None = None) -> Path:
     secrets = []
     for lab in list_labs(root):
         secrets += _solution_lines(nbformat.read(root / "solutions" / lab / f"{lab}.ipynb", as_version=4))
+    # Course material only: the library's own source legitimately shares generic lines with tests.
     for path in dest.rglob("*"):
-        if path.is_file() and path.suffix in {".ipynb", ".py", ".md", ".yml", ".txt", ".json"}:
-            text = path.read_text(errors="replace")
-            hit = [m for m in FORBIDDEN_MARKERS if m in text and path.suffix == ".ipynb"]
+        if path.is_file() and path.suffix in {".ipynb", ".md", ".yml", ".txt", ".json"}:
+            text = _searchable_text(path.name, path.read_bytes())
+            hit = [m for m in FORBIDDEN_MARKERS if m in text]
             hit += [s for s in secrets if s in text]
             if hit:
                 shutil.rmtree(dest)
@@ -468,7 +487,7 @@ def _student_id(student: str | None) -> str:
 def submit_lab(name: str, *, root: Path | None = None, work_dir: str | os.PathLike | None = None,
                student: str | None = None, when: datetime | None = None) -> list[Path]:
     """Package the learner's notebooks of a lab in the naming nbgrader's ``zip_collect`` reads:
-    ``work/submissions/<lab>_<student>_attempt_<YYYY-MM-DD-HH-MM-SS>_<notebook>.ipynb``."""
+    ``work/submissions/<lab>_<student>_attempt_<YYYYMMDDTHHMMSS>_<notebook>.ipynb``."""
     import nbformat
 
     root = root or repo_root()
@@ -481,7 +500,7 @@ def submit_lab(name: str, *, root: Path | None = None, work_dir: str | os.PathLi
             f"nothing to submit for '{lab}': {folder} holds no notebook; start it with `medai lab start {name}`."
         )
     sid = _student_id(student)
-    stamp = (when or datetime.now()).strftime("%Y-%m-%d-%H-%M-%S")
+    stamp = (when or datetime.now()).strftime("%Y%m%dT%H%M%S")
     out_dir = work / "submissions"
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

@@ -123,7 +123,7 @@ def make_clinical_table(n_patients: int = 400, *, random_state=0) -> pd.DataFram
     bmi_value = np.clip(rng.lognormal(np.log(27), 0.17, n), 16, 55)
     weight = bmi_value * (height / 100) ** 2
     smoker = rng.random(n) < 0.18
-    diabetes_logit = -4.2 + 0.045 * (age - 50) + 0.15 * (bmi_value - 27) + 0.7 * smoker
+    diabetes_logit = -1.9 + 0.045 * (age - 50) + 0.15 * (bmi_value - 27) + 0.7 * smoker
     diabetes = rng.random(n) < 1 / (1 + np.exp(-diabetes_logit))
     hba1c = np.where(diabetes, rng.normal(7.4, 1.1, n), rng.normal(5.4, 0.35, n)).clip(4.2, 13)
     sbp = 105 + 0.45 * age + 0.8 * (bmi_value - 27) + 6 * diabetes + rng.normal(0, 12, n)
@@ -156,3 +156,37 @@ def make_clinical_table(n_patients: int = 400, *, random_state=0) -> pd.DataFram
                       ("potassium_mmol_l", 0.03)]:
         df.loc[rng.random(n) < frac, col] = np.nan
     return df
+
+
+CLINICAL_COLUMNS = ("patient_id", "clinic", "sex", "age", "height_cm", "weight_kg")
+
+
+def read_clinical_table(path) -> pd.DataFrame:
+    """Read a clinical table (CSV) with at least the columns of :data:`CLINICAL_COLUMNS`.
+
+    Raises
+    ------
+    MedaiInputError
+        When the file is missing or lacks required columns (the message lists them).
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "clinical_table.csv"
+    if not path.exists():
+        raise MedaiInputError(
+            f"clinical table '{path}' not found; DATA_DIR must hold clinical_table.csv (one row per patient)."
+        )
+    df = pd.read_csv(path)
+    missing = [c for c in CLINICAL_COLUMNS if c not in df.columns]
+    if missing:
+        raise MedaiInputError(f"'{path}' lacks column(s) {', '.join(missing)}; rename your columns to match.")
+    return df
+
+
+def load_clinical_table(data_dir=None, *, n_patients: int = 400, random_state=0) -> pd.DataFrame:
+    """The orientation table: ``DATA_DIR/clinical_table.csv`` when ``data_dir`` is given, else synthetic."""
+    if data_dir is None:
+        return make_clinical_table(n_patients, random_state=random_state)
+    return read_clinical_table(data_dir)
