@@ -1,0 +1,54 @@
+"""Clinical evaluation of binary risk models: metrics with confidence intervals, ROC/PR curves, calibration,
+decision curves, operating points and subgroups; ``evaluate`` runs them all.
+
+Convention: ``y_true`` is 0/1 (1 = disease present); a case is test-positive when ``y_score >= threshold``.
+"""
+from medai_lib.evaluation.calibration import (
+    CalibrationFit,
+    CalibrationSummary,
+    IsotonicRecalibrator,
+    PlattRecalibrator,
+    brier_score,
+    calibration_slope_intercept,
+    calibration_summary,
+    expected_calibration_error,
+    reliability_curve,
+)
+from medai_lib.evaluation.decision_curve import decision_curve, net_benefit
+from medai_lib.evaluation.operating_points import OperatingPoint, operating_point
+from medai_lib.evaluation.proportions import log_ratio_interval, wilson_interval
+from medai_lib.evaluation.report import EvaluationReport, evaluate
+from medai_lib.evaluation.roc import (
+    AucComparison,
+    AucEstimate,
+    PrCurve,
+    RocCurve,
+    auc_bootstrap,
+    auc_delong,
+    compare_aucs,
+    delong_covariance,
+    pr_curve,
+    roc_curve,
+)
+from medai_lib.evaluation.simulation import make_binormal
+from medai_lib.evaluation.subgroups import subgroup_table
+from medai_lib.evaluation.threshold import (
+    ConfusionTable,
+    NaturalFrequencies,
+    confusion_table,
+    natural_frequencies,
+    predictive_values,
+    table_metrics,
+    threshold_metrics,
+)
+
+__all__ = [
+    "AucComparison", "AucEstimate", "CalibrationFit", "CalibrationSummary", "ConfusionTable",
+    "EvaluationReport", "IsotonicRecalibrator", "NaturalFrequencies", "OperatingPoint",
+    "PlattRecalibrator", "PrCurve", "RocCurve", "auc_bootstrap", "auc_delong", "brier_score",
+    "calibration_slope_intercept", "calibration_summary", "compare_aucs", "confusion_table",
+    "decision_curve", "delong_covariance", "evaluate", "expected_calibration_error", "log_ratio_interval", "make_binormal",
+    "natural_frequencies", "net_benefit", "operating_point", "pr_curve", "predictive_values",
+    "reliability_curve", "roc_curve", "subgroup_table", "table_metrics", "threshold_metrics",
+    "wilson_interval",
+]

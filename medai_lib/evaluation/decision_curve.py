@@ -1,0 +1,90 @@
+"""Decision curve analysis: is acting on the model better than treating everyone or no one?
+
+Net benefit at threshold probability pt (Vickers & Elkin, Med Decis Making 2006):
+NB = TP/N - FP/N · pt / (1 - pt), where a case is treated when its predicted risk is >= pt.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from medai_lib.errors import MedaiInputError
+from medai_lib.evaluation._validation import check_labels, check_same_length, check_scores
+
+DEFAULT_THRESHOLDS = np.round(np.arange(0.01, 1.0, 0.01), 2)
+
+
+def _check_thresholds(thresholds) -> np.ndarray:
+    pt = np.atleast_1d(np.asarray(thresholds, dtype=float))
+    if pt.ndim != 1 or pt.size == 0 or np.any(~np.isfinite(pt)) or np.any((pt <= 0) | (pt >= 1)):
+        raise MedaiInputError(
+            "thresholds must be threshold probabilities strictly between 0 and 1, e.g. "
+            f"np.arange(0.01, 0.5, 0.01); got {thresholds!r}."
+        )
+    return pt
+
+
+def net_benefit(y_true, y_prob, thresholds) -> np.ndarray:
+    """Net benefit of treating the cases whose predicted risk is >= each threshold probability.
+
+    Parameters
+    ----------
+    y_true : array_like of 0/1, shape (n_cases,)
+    y_prob : array_like of float in [0, 1], shape (n_cases,)
+    thresholds : float or array_like of float in (0, 1), shape (n_thresholds,)
+
+    Returns
+    -------
+    ndarray, shape (n_thresholds,)
+
+    Examples
+    --------
+    >>> net_benefit([1, 1, 0, 0], [0.9, 0.4, 0.6, 0.1], [0.5]).tolist()
+    [0.0]
+    """
+    y_true = check_labels(y_true, require_both=False)
+    y_prob = check_scores(y_prob, "y_prob", probability=True)
+    check_same_length(y_true=y_true, y_prob=y_prob)
+    pt = _check_thresholds(thresholds)
+    n = y_true.size
+    pos = np.sort(y_prob[y_true == 1])
+    neg = np.sort(y_prob[y_true == 0])
+    tp = pos.size - np.searchsorted(pos, pt, side="left")
+    fp = neg.size - np.searchsorted(neg, pt, side="left")
+    return tp / n - fp / n * pt / (1 - pt)
+
+
+def decision_curve(y_true, y_prob, *, thresholds=None) -> pd.DataFrame:
+    """Net benefit of the model, of treating all and of treating none over threshold probabilities.
+
+    Parameters
+    ----------
+    y_true : array_like of 0/1, shape (n_cases,)
+    y_prob : array_like of float in [0, 1], shape (n_cases,)
+        Predicted risks; they should be calibrated, since the threshold is read as a risk.
+    thresholds : array_like of float in (0, 1), optional
+        Default 0.01, 0.02, ..., 0.99.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``threshold, net_benefit_model, net_benefit_all, net_benefit_none`` (the last is 0),
+        one row per threshold.
+
+    Examples
+    --------
+    >>> dca = decision_curve([1, 1, 0, 0], [0.9, 0.4, 0.6, 0.1], thresholds=[0.2, 0.5])
+    >>> dca.round(3).values.tolist()
+    [[0.2, 0.438, 0.375, 0.0], [0.5, 0.0, 0.0, 0.0]]
+    """
+    pt = DEFAULT_THRESHOLDS if thresholds is None else _check_thresholds(thresholds)
+    nb = net_benefit(y_true, y_prob, pt)
+    prevalence = float(np.mean(check_labels(y_true, require_both=False)))
+    return pd.DataFrame(
+        {
+            "threshold": pt,
+            "net_benefit_model": nb,
+            "net_benefit_all": prevalence - (1 - prevalence) * pt / (1 - pt),
+            "net_benefit_none": np.zeros_like(pt),
+        }
+    )
