@@ -85,3 +85,21 @@ def test_discovery_and_bad_paths(tmp_path):
                                           ("/data/psg", "/data/psg"), ("cuda", "cuda"), ("[1, 2]", [1, 2])])
 def test_parameter_values_from_the_command_line(text, value):
     assert parse_parameter_value(text) == value
+
+
+def test_html_report_lists_status_metrics_and_links(tmp_path):
+    from medai_lib.course.report import write_report
+
+    good = _nb(tmp_path / "good.ipynb", ["from medai_lib import record\nrecord('auc', 0.81)"])
+    bad = _nb(tmp_path / "bad.ipynb", ["raise RuntimeError('no data')"])
+    summary = run_notebooks([good, bad], out_dir=tmp_path / "out", jobs=2)
+    page = write_report(summary).read_text()
+    assert "1 passed, 1 failed" in page
+    assert "auc = 0.81" in page and "RuntimeError: no data" in page
+    assert "href=" in page and "<caption>" in page
+
+
+def test_data_prepare_command_runs(tmp_path):
+    proc = run_medai("data", "prepare", "--quick", env={"MEDAI_DATA": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert str(tmp_path) in proc.stdout
