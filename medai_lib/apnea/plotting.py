@@ -1,0 +1,111 @@
+"""Figures of polysomnography: a stacked view of a few minutes of a night, with events shaded."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from medai_lib.errors import MedaiInputError
+
+# Okabe-Ito, colour-blind safe
+EVENT_COLOURS = {
+    "obstructive_apnea": "#0072B2", "central_apnea": "#E69F00", "mixed_apnea": "#CC79A7",
+    "hypopnea": "#009E73", "arousal": "#999999",
+}
+_LABELS = {"flow": "Flow\n(nasal pressure)", "thorax": "Thorax\n(effort)", "abdomen": "Abdomen\n(effort)",
+           "spo2": "SpO2 (%)", "eeg": "EEG C4-M1\n(uV)", "eog": "EOG (uV)", "emg": "Chin EMG\n(uV)",
+           "ecg": "ECG (mV)", "position": "Position"}
+
+
+def plot_psg_window(
+    recording,
+    *,
+    start_s: float,
+    duration_s: float = 180.0,
+    channels: Sequence[str] = ("flow", "thorax", "abdomen", "spo2", "eeg"),
+    events: "pd.DataFrame | None" = None,
+    arousals: "pd.DataFrame | None" = None,
+    fig=None,
+):
+    """Plot ``duration_s`` seconds of a night as stacked channels, shading respiratory events.
+
+    Parameters
+    ----------
+    recording : Night or PSGRecording
+        Anything with ``signals`` and ``sfreq`` mappings.
+    start_s, duration_s : float
+        Window to show, in seconds from the start of the recording.
+    channels : sequence of str
+        Channels to show, top to bottom.
+    events : DataFrame, optional
+        ``onset_s, duration_s, type`` rows to shade (e.g. ``night.events`` or a scorer's events).
+    arousals : DataFrame, optional
+        ``onset_s, duration_s`` rows marked with grey bars on the EEG/EMG rows.
+    fig : matplotlib Figure, optional
+        Figure to draw into (cleared); a new one is made if omitted.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from medai_lib.apnea import make_night
+    >>> night = make_night(hours=0.5, target_ahi=30, random_state=0)
+    >>> fig = plot_psg_window(night, start_s=600, duration_s=120, events=night.events)
+    """
+    import matplotlib.pyplot as plt
+
+    missing = [c for c in channels if c not in recording.signals]
+    if missing:
+        raise MedaiInputError(
+            f"channels {missing} are not in the recording (it has {sorted(recording.signals)}); "
+            "pass channels= with names it holds."
+        )
+    if fig is None:
+        fig = plt.figure(figsize=(11, 1.4 * len(channels) + 0.8))
+    else:
+        fig.clear()
+    axes = fig.subplots(len(channels), 1, sharex=True)
+    axes = np.atleast_1d(axes)
+    end_s = start_s + duration_s
+    for ax, ch in zip(axes, channels):
+        fs = recording.sfreq[ch]
+        a, b = int(start_s * fs), int(end_s * fs)
+        x = np.asarray(recording.signals[ch][a:b])
+        t = (np.arange(a, a + len(x)) / fs)
+        ax.plot(t, x, color="black", lw=0.6 if fs > 10 else 1.2)
+        ax.set_ylabel(_LABELS.get(ch, ch), rotation=0, ha="right", va="center", fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+        if ch == "spo2":
+            lo = np.nanmin(x) if len(x) else 90
+            ax.set_ylim(min(lo - 1, 90), 100)
+        if events is not None:
+            sel = events[(events["onset_s"] < end_s) & (events["onset_s"] + events["duration_s"] > start_s)]
+            for ev in sel.itertuples(index=False):
+                colour = EVENT_COLOURS.get(ev.type, "#56B4E9")
+                ax.axvspan(ev.onset_s, ev.onset_s + ev.duration_s, color=colour, alpha=0.18, lw=0)
+        if arousals is not None and ch in ("eeg", "emg"):
+            visible = (arousals["onset_s"] < end_s) & (arousals["onset_s"] + arousals["duration_s"] > start_s)
+            sel = arousals[visible]
+            for ar in sel.itertuples(index=False):
+                ax.axvspan(ar.onset_s, ar.onset_s + ar.duration_s, ymin=0.9, ymax=1.0,
+                           color=EVENT_COLOURS["arousal"], alpha=0.9, lw=0)
+    axes[-1].set_xlabel("time (s)")
+    in_window = set()
+    if events is not None:
+        visible = (events["onset_s"] < end_s) & (events["onset_s"] + events["duration_s"] > start_s)
+        in_window = set(events.loc[visible, "type"])
+    axes[-1].set_xlim(start_s, end_s)
+    if events is not None:
+        from matplotlib.patches import Patch
+        shown = sorted(in_window & set(EVENT_COLOURS))
+        handles = [Patch(color=EVENT_COLOURS[k], alpha=0.4, label=k.replace("_", " ")) for k in shown]
+        if arousals is not None:
+            handles.append(Patch(color=EVENT_COLOURS["arousal"], label="EEG arousal"))
+        if handles:
+            axes[0].legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles),
+                           frameon=False, fontsize=9)
+    fig.align_ylabels(axes)
+    return fig

@@ -1,0 +1,130 @@
+"""AASM scoring from signals, checked against the generator's ground truth on a few short nights."""
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medai_lib.apnea import NightConfig, bland_altman, make_night, score_night, score_psg, severity_class
+from medai_lib.errors import MedaiInputError
+
+CHANNELS = ("flow", "thorax", "abdomen", "spo2", "eeg", "emg")
+
+
+@pytest.fixture(scope="module")
+def nights():
+    specs = [(3.0, 0.1, 11), (12.0, 0.1, 12), (22.0, 0.6, 13), (40.0, 0.1, 14)]
+    return [make_night(hours=2.0, target_ahi=ahi, covariates={"central_fraction": cf, "age": 45},
+                       channels=CHANNELS, random_state=seed) for ahi, cf, seed in specs]
+
+
+@pytest.fixture(scope="module")
+def results(nights):
+    return [score_night(n) for n in nights]
+
+
+def _match(true_events, scored_events):
+    """Pairs (true index, scored index) of overlapping events."""
+    t_on = true_events["onset_s"].to_numpy()
+    t_end = t_on + true_events["duration_s"].to_numpy()
+    pairs = []
+    for j, e in enumerate(scored_events.itertuples()):
+        hit = np.flatnonzero((t_on < e.onset_s + e.duration_s) & (t_end > e.onset_s))
+        if len(hit):
+            pairs.append((hit[0], j))
+    return pairs
+
+
+def test_scored_ahi_agrees_with_truth(nights, results):
+    true = np.array([n.true_ahi for n in nights])
+    scored = np.array([r.ahi for r in results])
+    assert np.all(np.abs(scored - true) <= 4.0), (true, scored)
+    assert abs(bland_altman(true, scored).bias) <= 2.0
+    assert np.mean(severity_class(true) == severity_class(scored)) >= 0.75
+    for n, r in zip(nights, results):
+        assert r.hours == pytest.approx(n.total_sleep_time_h)
+
+
+def test_events_match_the_ground_truth(nights, results):
+    for n, r in zip(nights[1:], results[1:]):
+        truth = n.events[n.events["scored"]].reset_index(drop=True)
+        pairs = _match(truth, r.events)
+        assert len(pairs) / len(truth) >= 0.85  # sensitivity
+        assert len(pairs) / max(len(r.events), 1) >= 0.85  # precision against scorable events
+        on_err = [r.events["onset_s"][j] - truth["onset_s"][i] for i, j in pairs]
+        dur_err = [r.events["duration_s"][j] - truth["duration_s"][i] for i, j in pairs]
+        assert abs(np.median(on_err)) < 2.0 and abs(np.median(dur_err)) < 2.0
+
+
+def test_apnea_types_from_effort(nights, results):
+    n, r = nights[2], results[2]  # central-predominant subject
+    truth = n.events[n.events["scored"]].reset_index(drop=True)
+    pairs = _match(truth, r.events)
+    apneas = [(truth["type"][i], r.events["type"][j]) for i, j in pairs
+              if truth["type"][i] in ("obstructive_apnea", "central_apnea")]
+    agree = np.mean([a == b for a, b in apneas])
+    assert agree >= 0.8
+    assert r.index("central_apnea") > 0 and nights[3].events["type"].eq("central_apnea").mean() < 0.3
+    assert results[3].index("obstructive_apnea") > results[3].index("central_apnea")
+
+
+def test_four_percent_rule_counts_fewer_hypopneas(nights, results):
+    for n, r in zip(nights[1:], results[1:]):
+        r4 = score_night(n, hypopnea_rule="4")
+        assert r4.ahi <= r.ahi
+        assert abs(r4.ahi - n.true_ahi_4pct) <= 4.0
+        assert (r4.events["type"] != "hypopnea").sum() == (r.events["type"] != "hypopnea").sum()
+
+
+def test_arousals_detected_from_eeg_and_emg(nights, results):
+    n, r = nights[3], results[3]
+    stage_at = np.repeat(n.hypnogram, 30)
+    truth = n.arousals[np.isin(stage_at[n.arousals["onset_s"].astype(int)], ["N1", "N2", "N3", "R"])]
+    found = r.arousals["onset_s"].to_numpy()
+    hit = [np.any(np.abs(found - t) <= 3) for t in truth["onset_s"]]
+    assert np.mean(hit) >= 0.8
+    assert len(found) <= 1.2 * len(truth)
+
+
+def test_odi_counts_desaturations(nights, results):
+    n, r = nights[3], results[3]
+    expected = (n.events["desat_pct"] >= 3.2).sum() / n.total_sleep_time_h
+    assert r.odi == pytest.approx(expected, rel=0.25)
+
+
+def test_scorer_never_reads_ground_truth(nights, results):
+    blind = dataclasses.replace(nights[1], events=pd.DataFrame(), arousals=pd.DataFrame(), true_ahi=np.nan)
+    assert score_night(blind).ahi == results[1].ahi
+
+
+def test_home_test_mode_uses_monitoring_time(nights):
+    n = nights[1]
+    r = score_night(n, use_hypnogram=False)
+    assert r.hours == pytest.approx(n.duration_s / 3600)
+    assert r.ahi < score_night(n).ahi * 1.05
+
+
+def test_bad_input(nights):
+    n = nights[0]
+    sig, fs = dict(n.signals), dict(n.sfreq)
+    with pytest.raises(MedaiInputError, match=r"missing \['flow'\]"):
+        score_psg({k: v for k, v in sig.items() if k != "flow"}, fs)
+    with pytest.raises(MedaiInputError, match="'spo2' is sampled at 0.1 Hz"):
+        score_psg(sig, {**fs, "spo2": 0.1})
+    with pytest.raises(MedaiInputError, match="share one sampling rate"):
+        score_psg({**sig, "thorax": sig["thorax"][::2]}, {**fs, "thorax": 16.0})
+    with pytest.raises(MedaiInputError, match="hypopnea_rule"):
+        score_psg(sig, fs, hypopnea_rule="5")
+    with pytest.raises(MedaiInputError, match="at least 5 minutes"):
+        score_psg({k: v[: int(60 * fs[k])] for k, v in sig.items()}, fs)
+
+
+def test_noisy_night_and_artefacts_are_not_events():
+    noisy = make_night(hours=2.0, target_ahi=15.0, config="noisy", channels=CHANNELS, random_state=31)
+    assert abs(score_night(noisy).ahi - noisy.true_ahi) <= 5.0
+    # cannula off (flat flow for minutes, effort and SpO2 normal) and probe artefacts in a healthy night
+    cfg = NightConfig(flow_dropouts_per_h=3.0, spo2_artefacts_per_h=6.0)
+    healthy = make_night(hours=2.0, target_ahi=0.0, config=cfg, channels=CHANNELS, random_state=32)
+    assert healthy.true_ahi == 0
+    result = score_night(healthy)
+    assert result.ahi < 1.5 and result.odi < 2.0
