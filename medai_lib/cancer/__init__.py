@@ -1,0 +1,27 @@
+"""Cancer track: msprime genotype cohorts, VCF I/O via scikit-allel, QC, ancestry PCA, GWAS and PRS."""
+from medai_lib.cancer.gwas import genomic_inflation, genotype_dosage, run_gwas
+from medai_lib.cancer.pca import AncestryPCA, genetic_pca, ld_prune
+from medai_lib.cancer.plots import plot_gwas_summary, plot_manhattan, plot_pca, plot_qq
+from medai_lib.cancer.prs import (
+    PolygenicScore, clump, daetwyler_expected_r2, effective_number_of_segments, fit_clumping_thresholding,
+    fit_penalised_prs, observed_to_liability_r2, polygenic_score,
+)
+from medai_lib.cancer.qc import QCResult, hardy_weinberg_exact, qc_filter, sample_qc, variant_qc
+from medai_lib.cancer.simulate import (
+    CancerCohort, CohortTruth, LiabilityModel, distance_to_causal, make_cancer_cohort,
+    make_cancer_cohort_files,
+)
+from medai_lib.cancer.vcf import (
+    GenotypeData, match_samples, read_cohort, read_phenotypes, read_vcf, read_zarr, vcf_to_zarr,
+    write_cancer_cohort, write_vcf,
+)
+
+__all__ = [
+    "AncestryPCA", "CancerCohort", "CohortTruth", "GenotypeData", "LiabilityModel", "PolygenicScore",
+    "QCResult", "clump", "daetwyler_expected_r2", "distance_to_causal", "effective_number_of_segments",
+    "fit_clumping_thresholding", "fit_penalised_prs", "genetic_pca", "genomic_inflation",
+    "genotype_dosage", "hardy_weinberg_exact", "ld_prune", "make_cancer_cohort", "make_cancer_cohort_files",
+    "match_samples", "observed_to_liability_r2", "plot_gwas_summary", "plot_manhattan", "plot_pca",
+    "plot_qq", "polygenic_score", "qc_filter", "read_cohort", "read_phenotypes", "read_vcf", "read_zarr",
+    "run_gwas", "sample_qc", "variant_qc", "vcf_to_zarr", "write_cancer_cohort", "write_vcf",
+]
