@@ -78,7 +78,7 @@ def cmd_course_check(args) -> int:
         for problem in rep.problems:
             print(f"    problem: {problem}")
 
-    reports = check_labs(root, args.labs or None, timeout=args.timeout, progress=show)
+    reports = check_labs(root, args.labs or None, timeout=args.timeout, progress=show, jobs=args.jobs)
     bad = [r for r in reports if not r.ok]
     print(f"{len(reports) - len(bad)} of {len(reports)} labs pass the course check.")
     return 1 if bad else 0
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     ch = csub.add_parser("check", help="verify every lab: fresh build, no leaks, solution full marks, release zero")
     ch.add_argument("labs", nargs="*")
     ch.add_argument("--timeout", type=int, default=300, help="per-cell timeout in seconds")
+    ch.add_argument("--jobs", type=int, default=2, help="wrong answers executed at once (default 2)")
     ch.set_defaults(func=cmd_course_check)
     rel = csub.add_parser("release", help="write the learner tree (no solutions) to DIR")
     rel.add_argument("dest", metavar="DIR")

@@ -291,7 +291,12 @@ def _tree_files(folder: Path) -> dict[str, bytes]:
     }
 
 
-def check_lab(root: Path, lab: str, *, timeout: int = 300, run_notebooks: bool = True) -> LabReport:
+def _score_wrong(args) -> dict:
+    nb_file, timeout, cell, code = args
+    return execute_and_score(Path(nb_file), timeout=timeout, replace={cell: code})
+
+
+def check_lab(root: Path, lab: str, *, timeout: int = 300, run_notebooks: bool = True, jobs: int = 2) -> LabReport:
     """Verify one lab: release equals a fresh build, nothing leaks, solution full marks, release zero,
     every committed wrong answer loses exactly its cells' points."""
     import nbformat
@@ -364,9 +369,18 @@ def check_lab(root: Path, lab: str, *, timeout: int = 300, run_notebooks: bool =
                 f"the unmodified release passes {len(result['passed'])} test cell(s); every test must fail "
                 "before the learner answers."
             )
-        # 4. Committed wrong answers lose exactly their cells' points.
-        for wrong in load_wrong_answers(root, lab):
-            res = execute_and_score(work / f"{lab}.ipynb", timeout=timeout, replace={wrong["cell"]: wrong["code"]})
+        # 4. Committed wrong answers lose exactly their cells' points (executed ``jobs`` at a time).
+        wrongs = load_wrong_answers(root, lab)
+        nb_file = work / f"{lab}.ipynb"
+        if jobs > 1 and len(wrongs) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                results = list(pool.map(_score_wrong, [(nb_file, timeout, w["cell"], w["code"]) for w in wrongs]))
+        else:
+            results = [_score_wrong((nb_file, timeout, w["cell"], w["code"])) for w in wrongs]
+        for wrong, res in zip(wrongs, results):
             lost = {g for g, (s, m) in res["scores"].items() if s < m}
             expected = set(wrong["loses"])
             name = wrong["misconception"]
@@ -387,7 +401,7 @@ def check_lab(root: Path, lab: str, *, timeout: int = 300, run_notebooks: bool =
 
 
 def check_labs(root: Path | None = None, labs: list[str] | None = None, *, timeout: int = 300,
-               progress=None) -> list[LabReport]:
+               progress=None, jobs: int = 2) -> list[LabReport]:
     """Check every lab (or those named); see :func:`check_lab`."""
     root = root or repo_root()
     names = [resolve_lab(root, n, kind="solutions") for n in labs] if labs else list_labs(root)
@@ -396,7 +410,7 @@ def check_labs(root: Path | None = None, labs: list[str] | None = None, *, timeo
     stray = sorted(set(list_labs(root, kind="labs")) - set(list_labs(root)))
     reports = []
     for lab in names:
-        rep = check_lab(root, lab, timeout=timeout)
+        rep = check_lab(root, lab, timeout=timeout, jobs=jobs)
         if stray and not labs:
             rep.problems.append(f"labs/ holds labs with no solution: {', '.join(stray)}")
             stray = []
