@@ -43,6 +43,20 @@ def _describe(ax, text: str) -> None:
     ax.medai_caption = text
 
 
+def _series_color(ax, color: str | None) -> str:
+    """The next palette colour for this Axes (so overlaid curves differ), unless a colour is given."""
+    n = getattr(ax, "_medai_n_series", 0)
+    ax._medai_n_series = n + 1
+    return color or PALETTE[n % len(PALETTE)]
+
+
+def _first_time(ax, key: str) -> bool:
+    """True the first time a reference element (chance line, treat-all...) is drawn on this Axes."""
+    drawn = getattr(ax, "_medai_references", set())
+    ax._medai_references = drawn | {key}
+    return key not in drawn
+
+
 def caption_of(ax) -> str:
     """The plain-language description a plotting function attached to ``ax`` ("" if none)."""
     return getattr(ax, "medai_caption", "")
@@ -67,7 +81,7 @@ def plot_roc(
     label : str, optional
         Legend label; the AUC is appended.
     color : str, optional
-        Default: the first Okabe-Ito colour.
+        Default: the next Okabe-Ito colour on this Axes (overlaid curves get different colours).
     show_band : bool, default True
     operating_point : (fpr, tpr) tuple or OperatingPoint, optional
         Marked with a black-edged dot.
@@ -86,9 +100,10 @@ def plot_roc(
     if not isinstance(roc, RocCurve):
         raise TypeError(f"roc must be a RocCurve from medai_lib.evaluation.roc_curve; got {type(roc).__name__}.")
     ax = _axes(ax)
-    color = color or PALETTE[0]
+    color = _series_color(ax, color)
     name = f"{label}: " if label else ""
-    ax.plot([0, 1], [0, 1], linestyle=":", color=REFERENCE_COLOR, linewidth=1, label="chance")
+    if _first_time(ax, "chance"):
+        ax.plot([0, 1], [0, 1], linestyle=":", color=REFERENCE_COLOR, linewidth=1, label="chance")
     ax.step(roc.fpr, roc.tpr, where="post", color=color, linewidth=2, label=f"{name}AUC {roc.auc:.3f}")
     text = f"ROC curve{' of ' + label if label else ''}: AUC {roc.auc:.3f}"
     if show_band and roc.has_band:
@@ -180,8 +195,14 @@ def plot_calibration(
             f"got {type(calibration).__name__}."
         )
     ax = _axes(ax)
-    color = color or PALETTE[0]
-    ax.plot([0, 1], [0, 1], linestyle=":", color=REFERENCE_COLOR, label="perfect calibration")
+    color = _series_color(ax, color)
+    first = _first_time(ax, "perfect calibration")
+    if first:
+        ax.plot([0, 1], [0, 1], linestyle=":", color=REFERENCE_COLOR, label="perfect calibration")
+    fit = getattr(calibration, "fit", None)
+    if fit is not None and not first:
+        # Several curves on one Axes: their statistics go in the legend, not in overlapping text boxes.
+        label = f"{label or 'model'} (slope {fit.slope:.2f}, ECE {calibration.ece:.3f})"
     x, y = curve["mean_predicted"].to_numpy(), curve["observed"].to_numpy()
     if show_ci:
         yerr = np.vstack([y - curve["ci_low"].to_numpy(), curve["ci_high"].to_numpy() - y])
@@ -189,11 +210,11 @@ def plot_calibration(
     else:
         ax.plot(x, y, "o-", color=color, label=label or "model")
     text = "Reliability diagram: observed frequency of disease against mean predicted risk in each bin"
-    fit = getattr(calibration, "fit", None)
-    if fit is not None:
+    if fit is not None and first:
         ax.text(0.03, 0.97, f"slope {fit.slope:.2f}, intercept {fit.intercept:.2f}\n"
                             f"Brier {calibration.brier:.3f}, ECE {calibration.ece:.3f}",
                 transform=ax.transAxes, va="top", fontsize="small")
+    if fit is not None:
         text += (f"; calibration slope {fit.slope:.2f}, intercept {fit.intercept:.2f}, "
                  f"Brier score {calibration.brier:.3f}")
     ax.set(xlim=(-0.01, 1.01), ylim=(-0.01, 1.01), aspect="equal",
@@ -234,10 +255,11 @@ def plot_decision_curve(
         raise TypeError("decision_curve must be the DataFrame from medai_lib.evaluation.decision_curve(...).")
     ax = _axes(ax)
     d = decision_curve
-    ax.plot(d["threshold"], d["net_benefit_model"], color=color or PALETTE[0], linewidth=2,
+    ax.plot(d["threshold"], d["net_benefit_model"], color=_series_color(ax, color), linewidth=2,
             label=label or "model")
-    ax.plot(d["threshold"], d["net_benefit_all"], color=PALETTE[1], linestyle="--", label="treat all")
-    ax.plot(d["threshold"], d["net_benefit_none"], color=OKABE_ITO["black"], linestyle=":", label="treat none")
+    if _first_time(ax, "treat all"):
+        ax.plot(d["threshold"], d["net_benefit_all"], color=REFERENCE_COLOR, linestyle="--", label="treat all")
+        ax.plot(d["threshold"], d["net_benefit_none"], color=OKABE_ITO["black"], linestyle=":", label="treat none")
     top = float(max(d["net_benefit_model"].max(), d["net_benefit_all"].max(), 0.01))
     ax.set(ylim=(-0.1 * top - 0.01, 1.1 * top), xlim=(0, float(d["threshold"].max())),
            xlabel="Threshold probability", ylabel="Net benefit")

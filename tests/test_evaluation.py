@@ -463,3 +463,20 @@ def test_auc_interval_coverage_binormal():
         hits_boot += b.ci_low <= true_auc <= b.ci_high
     assert 0.93 <= hits_delong / n_sets <= 0.97
     assert 0.93 <= hits_boot / n_sets <= 0.97
+
+
+def test_delong_logit_interval_is_the_delta_method_transform():
+    from medai_lib.evaluation import auc_delong, make_binormal
+
+    y, s = make_binormal(40, 160, auc=0.9, random_state=2)
+    plain = auc_delong(y, s)
+    logit = auc_delong(y, s, scale="logit")
+    assert logit.auc == plain.auc and logit.se == plain.se
+    lo = np.log(logit.ci_low / (1 - logit.ci_low))
+    hi = np.log(logit.ci_high / (1 - logit.ci_high))
+    centre = np.log(plain.auc / (1 - plain.auc))
+    assert (lo + hi) / 2 == pytest.approx(centre)
+    assert (hi - lo) / 2 == pytest.approx(1.959964 * plain.se / (plain.auc * (1 - plain.auc)), rel=1e-4)
+    assert 0 < logit.ci_low < logit.auc < logit.ci_high < 1
+    with pytest.raises(MedaiInputError, match="scale must be"):
+        auc_delong(y, s, scale="probit")

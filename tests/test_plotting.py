@@ -102,3 +102,29 @@ def test_plot_distribution_by_group():
         plot_distribution_by_group(df, "age", "site")
     with pytest.raises(MedaiInputError, match="column='sex' must be numeric"):
         plot_distribution_by_group(df, "sex")
+
+
+def test_overlaid_curves_get_distinct_colours_and_one_reference_line():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from medai_lib.evaluation import calibration_summary, decision_curve, make_binormal, roc_curve
+    from medai_lib.plotting import plot_calibration, plot_decision_curve, plot_roc
+
+    y, a = make_binormal(60, 60, auc=0.8, random_state=0)
+    _, b = make_binormal(60, 60, auc=0.7, random_state=1)
+    ax = plot_roc(roc_curve(y, a), label="A")
+    plot_roc(roc_curve(y, b), label="B", ax=ax)
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels.count("chance") == 1
+    colours = {line.get_color() for line in ax.get_lines() if line.get_label().startswith(("A", "B"))}
+    assert len(colours) == 2
+    pa, pb = 1 / (1 + np.exp(-a)), 1 / (1 + np.exp(-b))
+    ax = plot_calibration(calibration_summary(y, pa), label="A")
+    plot_calibration(calibration_summary(y, pb), label="B", ax=ax)
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels.count("perfect calibration") == 1 and any("slope" in lab for lab in labels)
+    assert len(ax.texts) == 1
+    ax = plot_decision_curve(decision_curve(y, pa), label="A")
+    plot_decision_curve(decision_curve(y, pb), label="B", ax=ax)
+    assert ax.get_legend_handles_labels()[1].count("treat all") == 1

@@ -3,6 +3,11 @@
 Intervals are stratified percentile bootstrap intervals in which the threshold is chosen again in each
 replicate by the same rule, so they include the uncertainty of choosing the threshold on the same data.
 (For Wilson intervals conditional on a fixed threshold, call ``threshold_metrics(threshold=...)``.)
+
+Caution: for a *targeted* metric (sensitivity for ``method="sensitivity"``) the rule forces every replicate
+to reach the target, so that metric's interval cannot fall below the target and looks more certain than it
+is. Report the targeted metric's uncertainty at the chosen, now fixed threshold on new data (a test split)
+with ``threshold_metrics``: that is the honest figure a clinician can act on.
 """
 from __future__ import annotations
 
