@@ -115,3 +115,21 @@ def test_load_clinical_table_from_data_dir(tmp_path):
         load_clinical_table(tmp_path / "bad.csv")
     with pytest.raises(MedaiInputError, match="clinical_table.csv"):
         load_clinical_table(tmp_path / "nowhere")
+
+
+def test_visit_table_repeats_patients_with_a_hidden_frailty():
+    from sklearn.metrics import roc_auc_score
+
+    from medai_lib.data import VISIT_FEATURES, make_visit_table
+
+    visits = make_visit_table(300, random_state=1)
+    per_patient = visits.groupby("patient_id")
+    assert per_patient.size().between(2, 8).all()
+    assert (per_patient["frailty"].nunique() == 1).all() and (per_patient["age"].nunique() == 1).all()
+    assert per_patient["systolic_bp_mmhg"].std().median() > 2  # labs vary between visits
+    assert set(VISIT_FEATURES) <= set(visits.columns) and "frailty" not in VISIT_FEATURES
+    assert 0.1 < visits["admitted_30d"].mean() < 0.5
+    # The oracle (true risk) is good but not perfect: the outcome is a draw from the risk.
+    oracle = roc_auc_score(visits["admitted_30d"], visits["true_risk"])
+    assert 0.75 < oracle < 0.97
+    assert make_visit_table(30, random_state=4).equals(make_visit_table(30, random_state=4))

@@ -190,3 +190,47 @@ def load_clinical_table(data_dir=None, *, n_patients: int = 400, random_state=0)
     if data_dir is None:
         return make_clinical_table(n_patients, random_state=random_state)
     return read_clinical_table(data_dir)
+
+
+#: Routine features of the visit table that a model may use (known at the visit).
+VISIT_FEATURES = ["age", "male", "height_cm", "weight_kg", "systolic_bp_mmhg", "hba1c_percent",
+                  "creatinine_mg_dl", "sodium_mmol_l", "potassium_mmol_l", "hemoglobin_g_dl"]
+
+
+def make_visit_table(n_patients: int = 400, *, random_state=0) -> pd.DataFrame:
+    """Repeated outpatient visits (2 to 8 per patient) with a 30-day admission outcome, for leakage lessons.
+
+    Each patient keeps the demographics of :func:`make_clinical_table`; labs and vitals vary a little from
+    visit to visit; a hidden per-patient frailty (standard deviation 2 on the log-odds scale) raises the risk
+    at every visit, so a model that can recognise a patient looks better when the same patient is on both
+    sides of a split.
+
+    Returns
+    -------
+    pandas.DataFrame, one row per visit: the clinical-table columns, ``male`` (0/1), ``admitted_30d``
+    (0/1) and the ground truth ``frailty`` and ``true_risk`` (never a model feature).
+
+    Examples
+    --------
+    >>> visits = make_visit_table(20, random_state=0)
+    >>> visits.groupby("patient_id").size().between(2, 8).all()
+    True
+    """
+    if not isinstance(n_patients, (int, np.integer)) or n_patients < 1:
+        raise MedaiInputError(f"n_patients must be a positive integer; got {n_patients!r}.")
+    rng = np.random.default_rng(random_state)
+    patients = make_clinical_table(n_patients, random_state=random_state)
+    n_visits = rng.integers(2, 9, size=n_patients)
+    visits = patients.loc[patients.index.repeat(n_visits)].reset_index(drop=True)
+    for column, sd in [("systolic_bp_mmhg", 6), ("hba1c_percent", 0.2), ("creatinine_mg_dl", 0.08),
+                       ("potassium_mmol_l", 0.2), ("hemoglobin_g_dl", 0.4), ("weight_kg", 1.0)]:
+        visits[column] += rng.normal(0, sd, len(visits))
+    frailty = np.repeat(rng.normal(0, 2.0, n_patients), n_visits)
+    log_odds = (-2.2 + 0.04 * (visits["age"] - 60) + 1.2 * (visits["creatinine_mg_dl"].fillna(1) - 1)
+                + 0.3 * (visits["hba1c_percent"].fillna(6) - 6) + frailty)
+    true_risk = 1 / (1 + np.exp(-log_odds))
+    visits["admitted_30d"] = (rng.random(len(visits)) < true_risk).astype(int)
+    visits["male"] = (visits["sex"] == "M").astype(int)
+    visits["frailty"] = frailty
+    visits["true_risk"] = true_risk
+    return visits
