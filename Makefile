@@ -27,7 +27,7 @@ test: env
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 run: env
-	$(BIN)/medai run course solutions --quick --jobs 2
+	$(BIN)/medai run course solutions --quick --jobs 2 --report
 
 build: env
 	$(BIN)/medai course build

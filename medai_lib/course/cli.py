@@ -55,6 +55,14 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_report_merge(args) -> int:
+    from medai_lib.course.report import merge_reports
+
+    path = merge_reports(args.runs, args.out, title=args.title)
+    print(f"Report: {path}")
+    return 0
+
+
 def cmd_course_build(args) -> int:
     from medai_lib.course.labs import build_labs, repo_root
 
@@ -176,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="set a notebook parameter, e.g. -p DATA_DIR /data/psg (repeatable)")
     r.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("report", help="course reports from notebook runs")
+    rpsub = rp.add_subparsers(dest="report_command", metavar="ACTION")
+    rpsub.required = True
+    rm = rpsub.add_parser("merge", help="combine runs (their --out folders) into one HTML report")
+    rm.add_argument("runs", nargs="+", metavar="RUN_DIR", help="folders written by `medai run --out`")
+    rm.add_argument("--out", required=True, metavar="DIR", help="folder for report.html and merged.json")
+    rm.add_argument("--title", default="Course report", help="page heading (default: Course report)")
+    rm.set_defaults(func=cmd_report_merge)
 
     c = sub.add_parser("course", help="instructor tools: build, check and release labs")
     csub = c.add_subparsers(dest="course_command", metavar="ACTION")

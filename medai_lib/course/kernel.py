@@ -55,6 +55,10 @@ def lab_command(root: Path, *, port: int = 8888, open_browser: bool = True, toke
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--ServerApp.terminals_enabled=True",
     ]
+    # Terminals start a non-login shell, so they keep this environment's PATH (a login shell started by a
+    # server without a terminal resets it, and `medai lab start` would not be found).
+    shell = os.environ.get("SHELL") or ("/bin/bash" if Path("/bin/bash").exists() else "/bin/sh")
+    cmd.append("--ServerApp.terminado_settings=" + json.dumps({"shell_command": [shell]}))
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--ServerApp.allow_root=True")  # containers and CI run as root
     if (root / start_file).exists():

@@ -10,6 +10,9 @@ import ast
 import json
 import logging
 import os
+import shutil
+import subprocess
+import tempfile
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +28,18 @@ log = logging.getLogger(__name__)
 
 DEFAULT_KERNEL = "medai"
 CONTRACT_PARAMETERS = ("QUICK", "DEVICE", "SEED", "DATA_DIR")
+#: Budget keys a notebook declares in ``metadata.medai.budget``: seconds in quick mode on 2 CPU cores,
+#: minutes and GPU memory (GiB) in full mode on one GPU.
+BUDGET_KEYS = ("quick_cpu_s", "full_gpu_min", "gpu_memory_gb")
+#: The metric a notebook (or the runner's closing cell on CUDA runs) records for peak GPU memory, in GiB.
+GPU_PEAK_METRIC = "gpu_peak_memory_gb"
+_GPU_PEAK_TAG = "medai-gpu-peak"
+_GPU_PEAK_SOURCE = f"""# Added by `medai run` on CUDA runs: the kernel's peak GPU memory, for the run report.
+import sys as _sys
+_torch = _sys.modules.get("torch")
+if _torch is not None and _torch.cuda.is_available() and _torch.cuda.is_initialized():
+    from medai_lib.recording import record as _record
+    _record("{GPU_PEAK_METRIC}", round(_torch.cuda.max_memory_allocated() / 1024**3, 3), display=False)"""
 
 
 @dataclass
@@ -39,6 +54,8 @@ class NotebookResult:
     device: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     error: dict[str, Any] | None = None
+    budget: dict[str, Any] | None = None  # the notebook's metadata.medai.budget (None: not declared)
+    gpu_peak_memory_gb: float | None = None  # where the kernel used a GPU and recorded its peak
 
     @property
     def ok(self) -> bool:
@@ -62,6 +79,8 @@ class RunSummary:
     quick: bool
     device: str
     results: list[NotebookResult]
+    commit: str | None = None  # `git rev-parse HEAD` of the notebooks' repository, when there is one
+    machine: str | None = None  # the runner's host: GPU name and memory when nvidia-smi answers, CPU cores
 
     @property
     def ok(self) -> bool:
@@ -73,9 +92,20 @@ class RunSummary:
             "started": self.started,
             "quick": self.quick,
             "device": self.device,
+            "commit": self.commit,
+            "machine": self.machine,
             "ok": self.ok,
             "results": [asdict(r) for r in self.results],
         }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RunSummary":
+        """The inverse of :meth:`to_json` (fields added later default to None in older summaries)."""
+        known = set(NotebookResult.__dataclass_fields__)
+        results = [NotebookResult(**{k: v for k, v in r.items() if k in known}) for r in data["results"]]
+        return cls(out_dir=data["out_dir"], started=data["started"], quick=data["quick"],
+                   device=data["device"], results=results, commit=data.get("commit"),
+                   machine=data.get("machine"))
 
     def table(self) -> str:
         """A readable fixed-width table: notebook, status, seconds, device, metrics, failing cell."""
@@ -217,6 +247,67 @@ def _collect(nb) -> tuple[dict[str, Any], str | None]:
     return metrics, device
 
 
+def declared_budget(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The budget a notebook declares in ``metadata.medai.budget`` (None when it declares none)."""
+    try:
+        meta = json.loads(Path(path).read_text()).get("metadata", {})
+    except (OSError, ValueError):
+        return None
+    budget = (meta.get("medai") or {}).get("budget")
+    if not isinstance(budget, dict):
+        return None
+    return {key: budget.get(key) for key in BUDGET_KEYS}
+
+
+def _with_gpu_peak_cell(src: Path, folder: Path) -> Path:
+    """A copy of the notebook with a closing cell that records the kernel's peak GPU memory."""
+    import nbformat
+
+    nb = nbformat.read(src, as_version=4)
+    cell = nbformat.v4.new_code_cell(_GPU_PEAK_SOURCE)
+    cell.metadata["tags"] = [_GPU_PEAK_TAG]
+    cell.metadata["jupyter"] = {"source_hidden": True}
+    nb.cells.append(cell)
+    path = folder / src.name
+    nbformat.write(nb, path)
+    return path
+
+
+def git_commit(folder: str | os.PathLike) -> str | None:
+    """``git rev-parse HEAD`` in ``folder``, with ``+dirty`` when tracked files differ; None without git."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        head = subprocess.run([git, "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=20)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run([git, "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+
+
+def describe_machine() -> str:
+    """One line naming this machine's GPUs (from nvidia-smi, without importing torch) and CPU cores."""
+    cores = os.cpu_count() or 1
+    smi = shutil.which("nvidia-smi")
+    gpus: list[str] = []
+    if smi:
+        try:
+            out = subprocess.run([smi, "--query-gpu=name,memory.total", "--format=csv,noheader,nounits"],
+                                 capture_output=True, text=True, timeout=20)
+            for line in out.stdout.strip().splitlines() if out.returncode == 0 else []:
+                name, _, mib = line.rpartition(",")
+                gpus.append(f"{name.strip()} ({float(mib) / 1024:.0f} GiB)" if name else line.strip())
+        except (OSError, subprocess.SubprocessError, ValueError):
+            gpus = []
+    gpu_text = ", ".join(gpus) if gpus else "no GPU"
+    return f"{gpu_text}; {cores} CPU cores"
+
+
 def _execute_one(job: dict) -> dict:
     """Run one notebook (in a worker process); never raises, returns a NotebookResult as a dict."""
     import nbformat
@@ -233,9 +324,14 @@ def _execute_one(job: dict) -> dict:
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     start = time.perf_counter()
     error = None
+    scratch = None
+    source = src
+    if str(job["parameters"].get("DEVICE", "")).startswith("cuda"):
+        scratch = Path(tempfile.mkdtemp(prefix="medai-run-"))
+        source = _with_gpu_peak_cell(src, scratch)
     try:
         papermill.execute_notebook(
-            str(src),
+            str(source),
             str(out),
             parameters=job["parameters"],
             kernel_name=job.get("kernel_name"),
@@ -259,6 +355,9 @@ def _execute_one(job: dict) -> dict:
             "evalue": (str(exc).strip().splitlines() or [""])[-1][:500],
             "traceback": traceback.format_exc()[-2000:],
         }
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.perf_counter() - start
     metrics: dict[str, Any] = {}
     device = job["parameters"].get("DEVICE")
@@ -275,6 +374,7 @@ def _execute_one(job: dict) -> dict:
                         break
         except Exception:  # the executed copy may be partial when a kernel dies
             pass
+    gpu_peak = _number(metrics.pop(GPU_PEAK_METRIC, None))
     return asdict(
         NotebookResult(
             notebook=job["name"],
@@ -285,8 +385,14 @@ def _execute_one(job: dict) -> dict:
             device=str(device) if device is not None else None,
             metrics=metrics,
             error=error,
+            budget=declared_budget(src),
+            gpu_peak_memory_gb=gpu_peak,
         )
     )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def default_out_dir() -> Path:
@@ -391,7 +497,10 @@ def run_notebooks(
                 if progress:
                     progress(res)
     summary = RunSummary(
-        out_dir=str(out), started=started, quick=quick, device=device or "notebook default", results=results
+        out_dir=str(out), started=started, quick=quick, device=device or "notebook default", results=results,
+        # A host that receives the tree without its .git (a GPU host, say) is told the commit instead.
+        commit=git_commit(notebooks[0].resolve().parent) or os.environ.get("MEDAI_COMMIT") or None,
+        machine=describe_machine(),
     )
     (out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2, default=str))
     (out / "summary.md").write_text(summary.markdown())
