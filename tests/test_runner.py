@@ -103,3 +103,11 @@ def test_data_prepare_command_runs(tmp_path):
     proc = run_medai("data", "prepare", "--quick", env={"MEDAI_DATA": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
     assert str(tmp_path) in proc.stdout
+
+
+def test_executed_notebooks_keep_their_figures_under_a_batch_backend(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    nb = _nb(tmp_path / "fig.ipynb", ["import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"])
+    summary = run_notebooks([nb], out_dir=tmp_path / "out")
+    executed = nbformat.read(summary.results[0].output, as_version=4)
+    assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))

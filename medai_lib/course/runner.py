@@ -321,7 +321,8 @@ def _execute_one(job: dict) -> dict:
     if env_threads:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(env_threads)
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # Executed notebooks keep their figures: kernels draw inline even where a batch setting (MPLBACKEND=Agg) is set.
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     start = time.perf_counter()
     error = None
     scratch = None
