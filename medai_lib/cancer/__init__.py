@@ -1,4 +1,5 @@
-"""Cancer track: msprime genotype cohorts, VCF I/O via scikit-allel, QC, ancestry PCA, GWAS and PRS."""
+"""Cancer track: msprime genotype cohorts, VCF I/O via scikit-allel, QC, ancestry PCA, GWAS, PRS, risk
+models by genetic ancestry group, survival and risk communication."""
 from medai_lib.cancer.gwas import genomic_inflation, genotype_dosage, run_gwas
 from medai_lib.cancer.pca import AncestryPCA, genetic_pca, ld_prune
 from medai_lib.cancer.plots import plot_gwas_summary, plot_manhattan, plot_pca, plot_qq
@@ -6,10 +7,20 @@ from medai_lib.cancer.prs import (
     PolygenicScore, clump, daetwyler_expected_r2, effective_number_of_segments, fit_clumping_thresholding,
     fit_penalised_prs, observed_to_liability_r2, polygenic_score,
 )
+from medai_lib.cancer.communicate import RiskMessage, plot_icon_array, risk_message
 from medai_lib.cancer.qc import QCResult, hardy_weinberg_exact, qc_filter, sample_qc, variant_qc
+from medai_lib.cancer.risk import (
+    CLINICAL_COVARIATES, RecalibrationResult, RiskModel, RiskStudy, apply_score, covariate_matrix,
+    evaluate_by_group, fit_risk_model, plot_auc_by_group, prepare_risk_study, read_truth, recalibrate_for_group,
+    score_weights,
+)
 from medai_lib.cancer.simulate import (
     CancerCohort, CohortTruth, LiabilityModel, distance_to_causal, make_cancer_cohort,
     make_cancer_cohort_files,
+)
+from medai_lib.cancer.survival import (
+    Concordance, SurvivalModel, bootstrap_cox_models, check_survival, concordance, fit_cox_model,
+    kaplan_meier_by_group, plot_kaplan_meier, prs_groups,
 )
 from medai_lib.cancer.vcf import (
     GenotypeData, match_samples, read_cohort, read_phenotypes, read_vcf, read_zarr, vcf_to_zarr,
@@ -24,4 +35,10 @@ __all__ = [
     "match_samples", "observed_to_liability_r2", "plot_gwas_summary", "plot_manhattan", "plot_pca",
     "plot_qq", "polygenic_score", "qc_filter", "read_cohort", "read_phenotypes", "read_vcf", "read_zarr",
     "run_gwas", "sample_qc", "variant_qc", "vcf_to_zarr", "write_cancer_cohort", "write_vcf",
+    # risk, survival, communication
+    "CLINICAL_COVARIATES", "Concordance", "RecalibrationResult", "RiskMessage", "RiskModel", "RiskStudy",
+    "SurvivalModel", "apply_score", "bootstrap_cox_models", "check_survival", "concordance",
+    "covariate_matrix", "evaluate_by_group", "fit_cox_model", "fit_risk_model", "kaplan_meier_by_group",
+    "plot_auc_by_group", "plot_icon_array", "plot_kaplan_meier", "prepare_risk_study", "prs_groups", "read_truth",
+    "recalibrate_for_group", "risk_message", "score_weights",
 ]

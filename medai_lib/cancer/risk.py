@@ -1,0 +1,681 @@
+"""Genetic-plus-clinical cancer risk: portable PRS weights, a logistic model of PRS and clinical covariates,
+evaluation by genetic ancestry group beside the oracles, and recalibration for a second group.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from medai_lib.cancer.gwas import genotype_dosage
+from medai_lib.cancer.prs import PolygenicScore
+from medai_lib.cancer.qc import _check_genotypes
+from medai_lib.errors import MedaiInputError
+
+logger = logging.getLogger(__name__)
+
+CLINICAL_COVARIATES = ("age", "sex", "smoking", "family_history")
+
+
+# ----------------------------------------------------------------------------------------- covariates
+def covariate_matrix(samples: pd.DataFrame, *, columns=CLINICAL_COVARIATES) -> pd.DataFrame:
+    """Numeric clinical covariates for a risk model, checked for missing values and wrong types.
+
+    ``sex`` may be "male"/"female" (coded male = 1) or 0/1; ``smoking`` and ``family_history`` must be
+    0/1 (or True/False); ``age`` must be a number in years.
+
+    Parameters
+    ----------
+    samples : DataFrame, n_samples rows
+        The phenotype table (e.g. ``read_cohort(...).samples``).
+    columns : sequence of str, default ("age", "sex", "smoking", "family_history")
+
+    Returns
+    -------
+    DataFrame, float, shape (n_samples, len(columns))
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from medai_lib.cancer.risk import covariate_matrix
+    >>> t = pd.DataFrame({"age": [50, 61.5], "sex": ["male", "female"], "smoking": [0, 1],
+    ...                   "family_history": [1, 0]})
+    >>> covariate_matrix(t).to_numpy().tolist()
+    [[50.0, 1.0, 0.0, 1.0], [61.5, 0.0, 1.0, 0.0]]
+    """
+    if not isinstance(samples, pd.DataFrame):
+        raise TypeError(f"'samples' must be a pandas DataFrame of covariates; got {type(samples).__name__}.")
+    columns = list(columns)
+    missing_cols = [c for c in columns if c not in samples.columns]
+    if missing_cols:
+        raise MedaiInputError(
+            f"'samples' lacks the covariate column(s) {missing_cols}; it has {list(samples.columns)}. "
+            "Read the phenotype table with read_cohort or pass 'columns=' with the names you have."
+        )
+    out = {}
+    for c in columns:
+        col = samples[c]
+        n_missing = int(col.isna().sum())
+        if n_missing:
+            raise MedaiInputError(
+                f"covariate '{c}' in 'samples' has {n_missing} missing value(s) (rows "
+                f"{np.flatnonzero(col.isna().to_numpy())[:5].tolist()}...). Impute them or drop those "
+                "people before fitting; a risk model cannot use a blank."
+            )
+        if c == "sex" and not pd.api.types.is_numeric_dtype(col):
+            values = col.astype(str).str.lower()
+            bad = sorted(set(values) - {"male", "female"})
+            if bad:
+                raise MedaiInputError(f"covariate 'sex' must be 'male'/'female' or 0/1; found {bad[:5]}.")
+            out[c] = (values == "male").to_numpy(dtype=float)
+            continue
+        if pd.api.types.is_bool_dtype(col):
+            out[c] = col.to_numpy(dtype=float)
+            continue
+        if not pd.api.types.is_numeric_dtype(col):
+            raise MedaiInputError(
+                f"covariate '{c}' in 'samples' must be numeric; got dtype {col.dtype} with values like "
+                f"{col.head(3).tolist()}. Convert it (e.g. pd.to_numeric) or code it 0/1."
+            )
+        values = col.to_numpy(dtype=float)
+        if c in ("sex", "smoking", "family_history") and not np.isin(values, (0.0, 1.0)).all():
+            raise MedaiInputError(
+                f"covariate '{c}' must be coded 0/1; found {np.unique(values)[:5].tolist()}."
+            )
+        if not np.isfinite(values).all():
+            raise MedaiInputError(f"covariate '{c}' has non-finite values; fix or drop those rows.")
+        out[c] = values
+    return pd.DataFrame(out, index=samples.index)
+
+
+# --------------------------------------------------------------------------------- portable PRS weights
+def score_weights(score: PolygenicScore, variants: pd.DataFrame) -> pd.DataFrame:
+    """A fitted score as a portable weights table (variant id, effect allele, weight), like PGS Catalog files.
+
+    Parameters
+    ----------
+    score : PolygenicScore
+        Fitted on genotypes whose variant rows are ``variants``.
+    variants : DataFrame
+        ``chrom``, ``pos``, ``id``, ``alt`` of those rows.
+
+    Returns
+    -------
+    DataFrame
+        ``id``, ``chrom``, ``pos``, ``effect_allele``, ``weight``; one row per scored variant.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from medai_lib.cancer import PolygenicScore
+    >>> from medai_lib.cancer.risk import score_weights
+    >>> v = pd.DataFrame({"chrom": ["1", "1"], "pos": [10, 20], "id": ["a", "b"], "alt": ["T", "G"]})
+    >>> s = PolygenicScore(np.array([1]), np.array([0.2]), "x", 1.0, pd.DataFrame())
+    >>> score_weights(s, v)["id"].tolist()
+    ['b']
+    """
+    if not isinstance(score, PolygenicScore):
+        raise TypeError(f"'score' must be a PolygenicScore; got {type(score).__name__}.")
+    needed = {"chrom", "pos", "id", "alt"} - set(variants.columns)
+    if needed:
+        raise MedaiInputError(f"'variants' lacks columns {sorted(needed)}.")
+    if len(score.variant_index) and score.variant_index.max() >= len(variants):
+        raise MedaiInputError(
+            f"'score' uses variant row {score.variant_index.max()} but 'variants' has {len(variants)} rows; "
+            "pass the variant table the score was fitted on."
+        )
+    rows = variants.iloc[score.variant_index]
+    return pd.DataFrame({"id": rows["id"].to_numpy(), "chrom": rows["chrom"].astype(str).to_numpy(),
+                         "pos": rows["pos"].to_numpy(), "effect_allele": rows["alt"].to_numpy(),
+                         "weight": np.asarray(score.weights, dtype=float)})
+
+
+def apply_score(genotypes, variants: pd.DataFrame, weights: pd.DataFrame, *, min_overlap: float = 0.95
+                ) -> np.ndarray:
+    """Score people with a weights table, matching variants by id (effect allele flipped where needed).
+
+    Parameters
+    ----------
+    genotypes : array, int8, shape (n_variants, n_samples, 2)
+    variants : DataFrame, n_variants rows
+        ``id``, ``ref``, ``alt`` of the genotype rows.
+    weights : DataFrame
+        From :func:`score_weights`: ``id``, ``effect_allele``, ``weight``.
+    min_overlap : float, default 0.95
+        Fraction of the score's variants that must be found; fewer means the score was built on a
+        different variant set (another array, another QC) and would be silently wrong.
+
+    Returns
+    -------
+    ndarray, float, shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from medai_lib.cancer.risk import apply_score
+    >>> v = pd.DataFrame({"id": ["a"], "ref": ["A"], "alt": ["T"]})
+    >>> w = pd.DataFrame({"id": ["a"], "effect_allele": ["A"], "weight": [1.0]})
+    >>> apply_score(np.array([[[0, 0], [0, 1]]], dtype=np.int8), v, w).tolist()  # counts REF copies
+    [2.0, 1.0]
+    """
+    n_variants = _check_genotypes(genotypes)[0]
+    needed = {"id", "ref", "alt"} - set(variants.columns)
+    if needed or len(variants) != n_variants:
+        raise MedaiInputError(
+            f"'variants' must have 'id', 'ref', 'alt' and {n_variants} rows (one per genotype row)."
+        )
+    needed = {"id", "effect_allele", "weight"} - set(weights.columns)
+    if needed:
+        raise MedaiInputError(f"'weights' lacks columns {sorted(needed)}; build it with score_weights().")
+    if not 0 < min_overlap <= 1:
+        raise MedaiInputError(f"'min_overlap' must be in (0, 1]; got {min_overlap!r}.")
+    row_of = pd.Series(np.arange(n_variants), index=variants["id"].astype(str).to_numpy())
+    row_of = row_of[~row_of.index.duplicated()]
+    ids = weights["id"].astype(str).to_numpy()
+    found = np.isin(ids, row_of.index)
+    rows = row_of.reindex(ids[found]).to_numpy()
+    effect = weights["effect_allele"].astype(str).to_numpy()[found]
+    alt = variants["alt"].astype(str).to_numpy()[rows]
+    ref = variants["ref"].astype(str).to_numpy()[rows]
+    allele_ok = (effect == alt) | (effect == ref)
+    overlap = float(allele_ok.sum()) / max(len(weights), 1)
+    if overlap < min_overlap:
+        raise MedaiInputError(
+            f"only {allele_ok.sum()} of the {len(weights)} variants in 'weights' ({overlap:.0%}) are in this "
+            f"cohort with a matching allele (need {min_overlap:.0%}): the PRS comes from a different "
+            "variant set. Score the cohort the weights were built for, or rebuild the PRS on this cohort's "
+            "QC-passed variants."
+        )
+    w = weights["weight"].to_numpy(dtype=float)[found][allele_ok]
+    rows, flip = rows[allele_ok], (effect == ref)[allele_ok]
+    dose = genotype_dosage(np.asarray(genotypes)[rows]).astype(np.float64)
+    dose[flip] = 2.0 - dose[flip]
+    return w @ dose
+
+
+# ------------------------------------------------------------------------------------------ risk model
+@dataclass(frozen=True)
+class RiskModel:
+    """A fitted logistic risk model: log odds = intercept + sum(coef * standardised predictors).
+
+    Attributes
+    ----------
+    columns : tuple of str
+        Predictors in order (``"prs"`` first when the model uses a PRS).
+    mean, scale : ndarray, shape (n_predictors,)
+        Standardisation learnt on the training data (coefficients are per standard deviation).
+    coef : ndarray, shape (n_predictors,)
+    intercept : float
+    covariance : ndarray, shape (n_predictors + 1, n_predictors + 1)
+        Covariance of (intercept, coef), from the observed information.
+    """
+
+    columns: tuple
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    covariance: np.ndarray
+
+    def _x(self, samples: pd.DataFrame, prs) -> np.ndarray:
+        clinical = [c for c in self.columns if c != "prs"]
+        x = (covariate_matrix(samples, columns=clinical).to_numpy() if clinical
+             else np.empty((len(samples), 0)))
+        if "prs" in self.columns:
+            if prs is None:
+                raise MedaiInputError("this model uses a PRS: pass 'prs' (one score per person).")
+            prs = _check_prs(prs, len(samples))
+            x = np.column_stack([prs, x])
+        return (x - self.mean) / self.scale
+
+    def predict(self, samples: pd.DataFrame, *, prs=None) -> np.ndarray:
+        """Predicted probability of cancer, shape (n_samples,)."""
+        return special.expit(self.intercept + self._x(samples, prs) @ self.coef)
+
+    def odds_ratios(self, *, confidence: float = 0.95) -> pd.DataFrame:
+        """Odds ratio per standard deviation of each predictor (per 1 unit for 0/1 ones), with Wald CIs."""
+        z = stats.norm.isf((1 - confidence) / 2)
+        se = np.sqrt(np.diag(self.covariance))[1:]
+        binary = np.array([c in ("sex", "smoking", "family_history") for c in self.columns])
+        per = np.where(binary, 1 / self.scale, 1.0)  # 0/1 predictors: report per presence, not per SD
+        unit = np.where(binary, "yes vs no", "per SD")
+        return pd.DataFrame({
+            "predictor": list(self.columns), "unit": unit,
+            "odds_ratio": np.exp(self.coef * per),
+            "ci_low": np.exp((self.coef - z * se) * per), "ci_high": np.exp((self.coef + z * se) * per),
+        })
+
+
+def _check_prs(prs, n: int) -> np.ndarray:
+    prs = np.asarray(prs, dtype=float)
+    if prs.shape != (n,):
+        raise MedaiInputError(f"'prs' must have one score per person ({n}); got shape {prs.shape}.")
+    if not np.isfinite(prs).all():
+        raise MedaiInputError("'prs' has missing or infinite values; score every person.")
+    return prs
+
+
+def fit_risk_model(samples: pd.DataFrame, y, *, prs=None, columns=CLINICAL_COVARIATES,
+                   max_iter: int = 50) -> RiskModel:
+    """Fit a logistic risk model of the PRS plus clinical covariates (unpenalised maximum likelihood).
+
+    Parameters
+    ----------
+    samples : DataFrame, n_samples rows
+        Clinical covariates (see :func:`covariate_matrix`).
+    y : array_like of 0/1, shape (n_samples,)
+        Cancer status.
+    prs : array_like, float, shape (n_samples,), optional
+        Polygenic score; leave out for a clinical-only model.
+    columns : sequence of str
+        Clinical covariates; ``()`` with a PRS gives a genetics-only model.
+    max_iter : int, default 50
+        Newton iterations.
+
+    Returns
+    -------
+    RiskModel
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from medai_lib.cancer.risk import fit_risk_model
+    >>> rng = np.random.default_rng(0)
+    >>> t = pd.DataFrame({"age": rng.uniform(40, 80, 500), "smoking": rng.integers(0, 2, 500)})
+    >>> y = rng.random(500) < 0.1 + 0.2 * t["smoking"]
+    >>> m = fit_risk_model(t, y, columns=("age", "smoking"))
+    >>> bool(m.odds_ratios().set_index("predictor").loc["smoking", "odds_ratio"] > 1.5)
+    True
+    """
+    y = np.asarray(y)
+    if y.dtype == bool:
+        y = y.astype(float)
+    if y.shape != (len(samples),) or not np.isin(y, (0, 1)).all():
+        raise MedaiInputError(f"'y' must be 0/1 with one value per row of 'samples' ({len(samples)}); "
+                              f"got shape {y.shape} and values {np.unique(y)[:5].tolist()}.")
+    y = y.astype(float)
+    if y.min() == y.max():
+        raise MedaiInputError("'y' holds only one class; a risk model needs cases and controls.")
+    columns = tuple(columns)
+    x = covariate_matrix(samples, columns=columns).to_numpy() if columns else np.empty((len(samples), 0))
+    names = columns
+    if prs is not None:
+        x = np.column_stack([_check_prs(prs, len(samples)), x])
+        names = ("prs",) + columns
+    if x.shape[1] == 0:
+        raise MedaiInputError("the model has no predictor: pass 'prs' or some 'columns'.")
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    if np.any(scale == 0):
+        constant = [n for n, s in zip(names, scale) if s == 0]
+        raise MedaiInputError(f"predictor(s) {constant} do not vary; drop them.")
+    xs = np.column_stack([np.ones(len(y)), (x - mean) / scale])
+    beta = np.zeros(xs.shape[1])
+    beta[0] = special.logit(y.mean())
+    for _ in range(max_iter):
+        p = special.expit(xs @ beta)
+        hess = xs.T @ (xs * (p * (1 - p))[:, None])
+        step = np.linalg.solve(hess + 1e-9 * np.eye(len(beta)), xs.T @ (y - p))
+        beta += step
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    p = special.expit(xs @ beta)
+    cov = np.linalg.inv(xs.T @ (xs * (p * (1 - p))[:, None]))
+    return RiskModel(columns=names, mean=mean, scale=scale, coef=beta[1:], intercept=float(beta[0]),
+                     covariance=cov)
+
+
+# ----------------------------------------------------------------------------------------- evaluation
+def evaluate_by_group(y, scores: dict, groups, *, confidence: float = 0.95) -> pd.DataFrame:
+    """AUC (DeLong CI) and calibration of several models, overall and within each genetic ancestry group.
+
+    Parameters
+    ----------
+    y : array_like of 0/1, shape (n_samples,)
+    scores : dict of str -> array, shape (n_samples,)
+        Model name to predicted risk (calibration is reported only where the values are probabilities;
+        raw scores such as a liability get AUC only).
+    groups : array_like of str, shape (n_samples,)
+        Genetic ancestry group of each person.
+    confidence : float, default 0.95
+
+    Returns
+    -------
+    DataFrame
+        One row per (model, group) with ``group`` "all" for everyone: ``n``, ``n_cases``, ``auc``,
+        ``ci_low``, ``ci_high``, ``observed_risk``, ``mean_predicted``, ``calibration_intercept``,
+        ``calibration_slope``, ``brier``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medai_lib.cancer.risk import evaluate_by_group
+    >>> rng = np.random.default_rng(0); p = rng.uniform(0, 0.5, 400); y = rng.random(400) < p
+    >>> t = evaluate_by_group(y, {"m": p}, np.repeat(["A", "B"], 200))
+    >>> t["group"].tolist()
+    ['all', 'A', 'B']
+    """
+    from medai_lib.evaluation import auc_delong, brier_score, calibration_slope_intercept
+
+    y = np.asarray(y).astype(float)
+    groups = np.asarray(groups).astype(str)
+    if groups.shape != y.shape:
+        raise MedaiInputError(f"'groups' must have one label per person ({y.shape[0]}); got {groups.shape}.")
+    if not isinstance(scores, dict) or not scores:
+        raise MedaiInputError("'scores' must be a non-empty dict of model name -> predicted risks.")
+    rows = []
+    for name, s in scores.items():
+        s = np.asarray(s, dtype=float)
+        if s.shape != y.shape:
+            raise MedaiInputError(f"scores['{name}'] has shape {s.shape}; expected {y.shape}.")
+        probability = bool(np.all((s >= 0) & (s <= 1)))
+        for g in ["all"] + sorted(str(v) for v in set(groups)):
+            m = np.ones_like(y, dtype=bool) if g == "all" else groups == g
+            yy, ss = y[m], s[m]
+            row = {"model": name, "group": g, "n": int(m.sum()), "n_cases": int(yy.sum())}
+            if 0 < yy.sum() < len(yy):
+                est = auc_delong(yy, ss, confidence=confidence)
+                row.update(auc=est.auc, ci_low=est.ci_low, ci_high=est.ci_high)
+                if probability:
+                    try:
+                        fit = calibration_slope_intercept(yy, np.clip(ss, 1e-6, 1 - 1e-6),
+                                                          confidence=confidence)
+                    except MedaiInputError:  # not a risk (e.g. a raw score that happens to lie in [0, 1])
+                        rows.append(row)
+                        continue
+                    row.update(observed_risk=yy.mean(), mean_predicted=ss.mean(),
+                               calibration_intercept=fit.intercept, calibration_slope=fit.slope,
+                               brier=brier_score(yy, ss))
+            rows.append(row)
+    cols = ["model", "group", "n", "n_cases", "auc", "ci_low", "ci_high", "observed_risk", "mean_predicted",
+            "calibration_intercept", "calibration_slope", "brier"]
+    return pd.DataFrame(rows).reindex(columns=cols)
+
+
+@dataclass(frozen=True)
+class RecalibrationResult:
+    """A model recalibrated for one genetic ancestry group, before/after on a held-out part of that group.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Rows "before" and "after": ``auc``, ``ci_low``, ``ci_high``, ``observed_risk``, ``mean_predicted``,
+        ``calibration_intercept``, ``calibration_slope``, ``brier``.
+    recalibrator : PlattRecalibrator
+        Fitted on the calibration part.
+    calibration_index, test_index : ndarray of int
+        Positions (into the arrays passed) of the two parts.
+    p_before, p_after : ndarray
+        Predicted risks of the test part before and after.
+    """
+
+    table: pd.DataFrame
+    recalibrator: object
+    calibration_index: np.ndarray
+    test_index: np.ndarray
+    p_before: np.ndarray
+    p_after: np.ndarray
+
+
+def recalibrate_for_group(y, p, groups, *, group: str, calibration_fraction: float = 0.5,
+                          random_state=0) -> RecalibrationResult:
+    """Platt-recalibrate predicted risks for one genetic ancestry group and compare before/after.
+
+    Recalibration refits the intercept and slope on the logit scale with part of the group's own
+    outcomes: it can fix the mean risk and the spread, but cannot change the ranking, so the AUC stays
+    the same (a score that ranks people poorly in this group still ranks them poorly).
+
+    Parameters
+    ----------
+    y : array_like of 0/1, shape (n_samples,)
+    p : array_like of float in [0, 1], shape (n_samples,)
+        Predicted risks from a model fitted elsewhere.
+    groups : array_like of str, shape (n_samples,)
+    group : str
+        The group to recalibrate for.
+    calibration_fraction : float, default 0.5
+        Share of the group used to fit the recalibration (stratified by outcome); the rest tests it.
+    random_state : int or Generator, default 0
+
+    Returns
+    -------
+    RecalibrationResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medai_lib.cancer.risk import recalibrate_for_group
+    >>> rng = np.random.default_rng(0); p = rng.uniform(0.01, 0.3, 2000); y = rng.random(2000) < p / 2
+    >>> r = recalibrate_for_group(y, p, np.repeat("B", 2000), group="B")
+    >>> ci = r.table["calibration_intercept"]
+    >>> bool(abs(ci["after"]) < abs(ci["before"]))
+    True
+    """
+    from medai_lib.evaluation import PlattRecalibrator
+
+    y = np.asarray(y).astype(float)
+    p = np.asarray(p, dtype=float)
+    groups = np.asarray(groups).astype(str)
+    if not (y.shape == p.shape == groups.shape):
+        raise MedaiInputError(
+            f"'y', 'p' and 'groups' must have the same length; got {y.shape}, {p.shape}, {groups.shape}."
+        )
+    if group not in set(groups):
+        raise MedaiInputError(f"'group' {group!r} is not among the groups {sorted(set(groups))}.")
+    if not 0.1 <= calibration_fraction <= 0.9:
+        raise MedaiInputError(f"'calibration_fraction' must be in [0.1, 0.9]; got {calibration_fraction!r}.")
+    rng = np.random.default_rng(random_state)
+    members = np.flatnonzero(groups == group)
+    cal = []
+    for cls in (0.0, 1.0):
+        idx = rng.permutation(members[y[members] == cls])
+        cal.append(idx[: int(round(calibration_fraction * len(idx)))])
+    cal = np.sort(np.concatenate(cal))
+    test = np.setdiff1d(members, cal)
+    recal = PlattRecalibrator().fit(y[cal], p[cal])
+    after = recal.transform(p[test])
+    table = evaluate_by_group(y[test], {"before": p[test], "after": after}, np.repeat(group, len(test)))
+    table = table[table["group"] == "all"].drop(columns=["group"]).set_index("model")
+    return RecalibrationResult(table=table, recalibrator=recal, calibration_index=cal, test_index=test,
+                               p_before=p[test], p_after=after)
+
+
+# ------------------------------------------------------------------------------------ whole pipeline
+@dataclass(frozen=True)
+class RiskStudy:
+    """Everything a risk-model lesson needs from one cohort after QC, PCA, GWAS and PRS.
+
+    Attributes
+    ----------
+    samples : DataFrame
+        QC-passed people: phenotype columns plus ``split`` ("train" = GWAS, "validation" = PRS tuning and
+        risk-model fitting, "test"; people outside ``train_group`` are all "test"), ``prs``,
+        ``PC1``..``PC5``, and from the ground truth ``oracle_genetic`` (genetic liability) and
+        ``oracle_risk`` (P(case | genetic and clinical liability)).
+    genotypes : ndarray, int8, shape (n_qc_variants, n_qc_samples, 2)
+    variants : DataFrame
+        QC-passed variants.
+    gwas : DataFrame
+        The training GWAS (case status, PCs as covariates; ``p`` is NaN for variants too rare in the
+        training split to be scored).
+    score : PolygenicScore
+    weights : DataFrame
+        The PRS as a portable weights table.
+    qc : QCResult
+    train_group : str
+    """
+
+    samples: pd.DataFrame
+    genotypes: np.ndarray
+    variants: pd.DataFrame
+    gwas: pd.DataFrame
+    score: PolygenicScore
+    weights: pd.DataFrame
+    qc: object
+    train_group: str
+
+
+def read_truth(folder) -> dict:
+    """The ground truth written beside a simulated cohort (``truth.npz``), as a dict of arrays.
+
+    Examples
+    --------
+    >>> from medai_lib.cancer.risk import read_truth
+    >>> # truth = read_truth(make_cancer_cohort_files(1000, random_state=0))
+    """
+    path = Path(folder) / "truth.npz"
+    if not path.is_file():
+        raise MedaiInputError(
+            f"no ground truth at {path}: only simulated cohorts have one (oracles need it)."
+        )
+    try:
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    except Exception as exc:  # a truncated or foreign file
+        raise MedaiInputError(f"could not read the ground truth file {path}: {exc}") from exc
+
+
+def prepare_risk_study(data, *, truth: dict | None = None, train_group: str = "group_A",
+                       fractions=(0.4, 0.3, 0.3), n_pcs: int = 5, gwas_method: str = "linear",
+                       min_train_maf: float = 0.01, random_state=0) -> RiskStudy:
+    """QC, ancestry PCA, a training GWAS and a clumping + thresholding PRS in one call.
+
+    Parameters
+    ----------
+    data : GenotypeData
+        From :func:`read_cohort` (phenotypes with ``ancestry_group``, ``case`` and the clinical covariates).
+    truth : dict, optional
+        From :func:`read_truth`; adds the oracle columns (NaN without it).
+    train_group : str, default "group_A"
+        Genetic ancestry group in which the GWAS is run and the PRS tuned.
+    fractions : (train, validation, test), default (0.4, 0.3, 0.3)
+        Split of ``train_group`` (stratified by case status).
+    n_pcs : int, default 5
+    gwas_method : {"linear", "logistic"}, default "linear"
+        GWAS of case status (linear: a linear probability model, stable weights for the score).
+    min_train_maf : float, default 0.01
+        Variants with a lower minor allele frequency in the training split are left out of the score.
+    random_state : int, default 0
+
+    Returns
+    -------
+    RiskStudy
+
+    Examples
+    --------
+    >>> from medai_lib.cancer.risk import prepare_risk_study
+    >>> # study = prepare_risk_study(read_cohort(vcf, csv), truth=read_truth(folder))
+    """
+    from medai_lib.cancer.gwas import run_gwas
+    from medai_lib.cancer.pca import genetic_pca, ld_prune
+    from medai_lib.cancer.prs import clump, fit_clumping_thresholding, polygenic_score
+    from medai_lib.cancer.qc import qc_filter, sample_qc, variant_qc
+
+    samples = data.samples.reset_index(drop=True)
+    for col in ("ancestry_group", "case"):
+        if col not in samples.columns:
+            raise MedaiInputError(f"'data.samples' lacks '{col}'; read the cohort with read_cohort.")
+    if train_group not in set(samples["ancestry_group"]):
+        known = sorted(set(samples["ancestry_group"]))
+        raise MedaiInputError(f"'train_group' {train_group!r} is not among {known}.")
+    fractions = np.asarray(fractions, dtype=float)
+    if fractions.shape != (3,) or np.any(fractions <= 0) or abs(fractions.sum() - 1) > 1e-6:
+        raise MedaiInputError(
+            f"'fractions' must be three positive shares summing to 1; got {fractions.tolist()}."
+        )
+    g = np.asarray(data.genotypes)
+    groups = samples["ancestry_group"].astype(str).to_numpy()
+    qc = qc_filter(variant_qc(g, groups=groups), sample_qc(g))
+    g = g[qc.variant_mask][:, qc.sample_mask]
+    variants = data.variants[qc.variant_mask].reset_index(drop=True)
+    keep = np.flatnonzero(qc.sample_mask)
+    samples = samples.iloc[keep].reset_index(drop=True)
+    groups = groups[keep]
+    pca = genetic_pca(g, n_components=n_pcs, variant_mask=ld_prune(g, variants), random_state=random_state)
+    for k in range(n_pcs):
+        samples[f"PC{k + 1}"] = pca.components[:, k]
+    rng = np.random.default_rng(random_state)
+    split = np.full(len(samples), "test", dtype=object)
+    y = samples["case"].to_numpy(dtype=float)
+    for cls in (0.0, 1.0):
+        idx = rng.permutation(np.flatnonzero((groups == train_group) & (y == cls)))
+        n_tr, n_va = int(fractions[0] * len(idx)), int(fractions[1] * len(idx))
+        split[idx[:n_tr]] = "train"
+        split[idx[n_tr:n_tr + n_va]] = "validation"
+    samples["split"] = split
+    tr, va = split == "train", split == "validation"
+    gwas = run_gwas(g[:, tr], y[tr], covariates=pca.components[tr], method=gwas_method)
+    # Variants rare in the training group get huge, noisy weights and can be common elsewhere: a score
+    # only uses variants common where it was trained (as a real study's QC would be run on its own sample).
+    freq = gwas["alt_freq"].to_numpy()
+    gwas.loc[np.minimum(freq, 1 - freq) < min_train_maf, "p"] = np.nan
+    index = clump(gwas, g[:, tr], variants, random_state=random_state)
+    score = fit_clumping_thresholding(gwas, index, g[:, va], y[va])
+    samples["prs"] = polygenic_score(g, score)
+    for name, key in (("oracle_genetic", "genetic_liability"), ("oracle_risk", "risk")):
+        samples[name] = truth[key][keep] if truth is not None else np.nan
+    logger.info("risk study: %d people, %d variants, PRS of %d variants (p <= %g)", len(samples),
+                len(variants), len(score.variant_index), score.parameter)
+    return RiskStudy(samples=samples, genotypes=g, variants=variants, gwas=gwas, score=score,
+                     weights=score_weights(score, variants), qc=qc, train_group=train_group)
+
+
+def plot_auc_by_group(table: pd.DataFrame, *, ax=None, models=None):
+    """Forest plot of AUC with confidence intervals, one row per model and genetic ancestry group.
+
+    Parameters
+    ----------
+    table : DataFrame
+        From :func:`evaluate_by_group`.
+    ax : matplotlib Axes, optional
+    models : sequence of str, optional
+        Models to show, in order (default all).
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from medai_lib.cancer.risk import evaluate_by_group, plot_auc_by_group
+    >>> rng = np.random.default_rng(0); p = rng.uniform(0, 0.5, 400); y = rng.random(400) < p
+    >>> ax = plot_auc_by_group(evaluate_by_group(y, {"m": p}, np.repeat(["A", "B"], 200)))
+    """
+    from medai_lib.plotting import PALETTE, _axes, _describe
+
+    if not {"model", "group", "auc", "ci_low", "ci_high"} <= set(table.columns):
+        raise MedaiInputError(
+            "'table' must come from evaluate_by_group (model, group, auc, ci_low, ci_high)."
+        )
+    ax = _axes(ax)
+    models = list(pd.unique(table["model"])) if models is None else list(models)
+    groups = [g for g in pd.unique(table["group"])]
+    markers = ["o", "s", "D", "^", "v"]
+    y = 0
+    ticks, labels = [], []
+    for i, g in enumerate(groups):
+        for j, m in enumerate(models):
+            row = table[(table["model"] == m) & (table["group"] == g)]
+            if row.empty or not np.isfinite(row["auc"].iloc[0]):
+                continue
+            r = row.iloc[0]
+            ax.errorbar(r["auc"], y, xerr=[[r["auc"] - r["ci_low"]], [r["ci_high"] - r["auc"]]],
+                        fmt=markers[j % len(markers)], color=PALETTE[j % len(PALETTE)], capsize=3,
+                        label=m if i == 0 else None)
+            ticks.append(y)
+            labels.append(f"{g}: {m}")
+            y -= 1
+        y -= 0.6
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(labels, fontsize="small")
+    ax.axvline(0.5, color="0.5", linestyle=":", linewidth=1)
+    ax.set(xlabel="AUC (95% CI)", xlim=(0.4, 1.0))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    _describe(ax, "AUC with 95% confidence intervals for each model within each genetic ancestry group; the "
+                  "dotted line marks chance (0.5).")
+    return ax

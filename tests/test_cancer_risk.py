@@ -1,0 +1,208 @@
+"""Cancer risk models: covariates, portable PRS weights, the PRS + clinical logistic model, evaluation by
+genetic ancestry group and recalibration, checked against scikit-learn and the simulator's ground truth.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from medai_lib.cancer import (
+    LiabilityModel, PolygenicScore, make_cancer_cohort_files, polygenic_score, read_cohort,
+)
+from medai_lib.cancer.risk import (
+    apply_score, covariate_matrix, evaluate_by_group, fit_risk_model, prepare_risk_study, read_truth,
+    recalibrate_for_group, score_weights,
+)
+from medai_lib.errors import MedaiInputError
+
+
+def _clinical(n, rng):
+    return pd.DataFrame({
+        "age": rng.uniform(40, 80, n).round(1), "sex": rng.choice(["male", "female"], n),
+        "smoking": rng.integers(0, 2, n), "family_history": rng.integers(0, 2, n),
+    })
+
+
+# --- covariates -------------------------------------------------------------------------------------------
+
+def test_covariate_matrix_codes_sex_and_keeps_numbers():
+    rng = np.random.default_rng(0)
+    t = _clinical(50, rng)
+    x = covariate_matrix(t)
+    assert list(x.columns) == ["age", "sex", "smoking", "family_history"]
+    np.testing.assert_array_equal(x["sex"].to_numpy(), (t["sex"] == "male").to_numpy(dtype=float))
+    np.testing.assert_array_equal(x["age"].to_numpy(), t["age"].to_numpy())
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda t: t.assign(age=t["age"].where(t.index != 3)), r"covariate 'age'.*1 missing value.*Impute"),
+    (lambda t: t.assign(smoking=t["smoking"].astype(str).radd("x")), r"covariate 'smoking'.*must be numeric"),
+    (lambda t: t.assign(smoking=t["smoking"] * 2), r"'smoking' must be coded 0/1"),
+    (lambda t: t.assign(sex="unknown"), r"'sex' must be 'male'/'female' or 0/1"),
+    (lambda t: t.drop(columns="family_history"), r"lacks the covariate column.*family_history"),
+])
+def test_covariate_matrix_rejects_bad_covariates(change, match):
+    t = change(_clinical(20, np.random.default_rng(1)))
+    with pytest.raises(MedaiInputError, match=match):
+        covariate_matrix(t)
+
+
+def test_covariate_matrix_rejects_non_frame():
+    with pytest.raises(TypeError, match="'samples' must be a pandas DataFrame"):
+        covariate_matrix(np.zeros((3, 4)))
+
+
+# --- logistic risk model --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def logistic_data():
+    rng = np.random.default_rng(2)
+    n = 3000
+    t = _clinical(n, rng)
+    prs = rng.normal(size=n)
+    lp = -3 + 0.6 * prs + 0.04 * (t["age"] - 60) + 0.8 * t["smoking"] + 0.5 * t["family_history"]
+    y = (rng.random(n) < special.expit(lp)).astype(int)
+    return t, prs, y
+
+
+def test_risk_model_matches_sklearn_unpenalised_fit(logistic_data):
+    t, prs, y = logistic_data
+    model = fit_risk_model(t, y, prs=prs)
+    x = np.column_stack([prs, covariate_matrix(t).to_numpy()])
+    ref = LogisticRegression(C=np.inf, max_iter=2000, tol=1e-10).fit(x, y)
+    np.testing.assert_allclose(model.predict(t, prs=prs), ref.predict_proba(x)[:, 1], atol=1e-5)
+    # maximum likelihood with an intercept: mean predicted risk equals the observed risk
+    assert model.predict(t, prs=prs).mean() == pytest.approx(y.mean(), abs=1e-8)
+
+
+def test_odds_ratios_recover_generating_effects(logistic_data):
+    t, prs, y = logistic_data
+    ors = fit_risk_model(t, y, prs=prs).odds_ratios().set_index("predictor")
+    truth = {"prs": np.exp(0.6 * prs.std()), "smoking": np.exp(0.8), "family_history": np.exp(0.5)}
+    for name, value in truth.items():
+        assert ors.loc[name, "ci_low"] < value < ors.loc[name, "ci_high"], name
+    assert ors.loc["smoking", "unit"] == "yes vs no" and ors.loc["prs", "unit"] == "per SD"
+
+
+def test_risk_model_input_errors(logistic_data):
+    t, prs, y = logistic_data
+    with pytest.raises(MedaiInputError, match="'y' must be 0/1"):
+        fit_risk_model(t, y * 2, prs=prs)
+    with pytest.raises(MedaiInputError, match="'prs' must have one score per person"):
+        fit_risk_model(t, y, prs=prs[:-1])
+    model = fit_risk_model(t, y, prs=prs)
+    with pytest.raises(MedaiInputError, match="uses a PRS: pass 'prs'"):
+        model.predict(t)
+
+
+# --- portable weights ---------------------------------------------------------------------------------
+
+def test_apply_score_matches_polygenic_score_and_flips_alleles():
+    rng = np.random.default_rng(3)
+    g = (rng.random((30, 40, 2)) < 0.3).astype(np.int8)
+    variants = pd.DataFrame({"chrom": "1", "pos": np.arange(30) * 100 + 1, "id": [f"v{i}" for i in range(30)],
+                             "ref": "A", "alt": "G"})
+    score = PolygenicScore(np.array([2, 5, 11]), np.array([0.3, -0.2, 0.5]), "manual", 1.0, pd.DataFrame())
+    w = score_weights(score, variants)
+    np.testing.assert_allclose(apply_score(g, variants, w), polygenic_score(g, score))
+    flipped = w.assign(effect_allele="A", weight=-w["weight"])  # same score on the other allele
+    np.testing.assert_allclose(apply_score(g, variants, flipped),
+                               polygenic_score(g, score) - 2 * w["weight"].sum())
+    # a score built on another variant set is refused, naming the argument and the fix
+    other = w.assign(id=["x1", "x2", "v5"])
+    with pytest.raises(MedaiInputError, match=r"only 1 of the 3 variants in 'weights'.*different variant set"):
+        apply_score(g, variants, other)
+
+
+# --- evaluation and recalibration -----------------------------------------------------------------------
+
+def test_evaluate_by_group_matches_sklearn_auc():
+    rng = np.random.default_rng(4)
+    n = 1200
+    groups = rng.choice(["group_A", "group_B"], n)
+    p = rng.uniform(0.02, 0.5, n)
+    y = (rng.random(n) < p).astype(int)
+    raw = p + rng.normal(0, 0.3, n) + 5  # not a probability: AUC only
+    table = evaluate_by_group(y, {"model": p, "raw": raw}, groups).set_index(["model", "group"])
+    for g in ("group_A", "group_B"):
+        m = groups == g
+        assert table.loc[("model", g), "auc"] == pytest.approx(roc_auc_score(y[m], p[m]), abs=1e-12)
+        assert table.loc[("model", g), "ci_low"] < table.loc[("model", g), "auc"] < table.loc[("model", g), "ci_high"]
+    assert table.loc[("raw", "all"), "auc"] == pytest.approx(roc_auc_score(y, raw))
+    assert np.isnan(table.loc[("raw", "all"), "brier"])
+    assert table.loc[("model", "all"), "observed_risk"] == pytest.approx(y.mean())
+
+
+def test_recalibration_fixes_mean_risk_but_not_ranking():
+    rng = np.random.default_rng(5)
+    n = 4000
+    true = rng.uniform(0.01, 0.3, n)
+    y = (rng.random(n) < true).astype(int)
+    p = special.expit(special.logit(true) + 1.0)  # the model overestimates risk in this group
+    res = recalibrate_for_group(y, p, np.repeat("group_B", n), group="group_B", random_state=0)
+    before, after = res.table.loc["before"], res.table.loc["after"]
+    assert before["auc"] == pytest.approx(after["auc"], abs=1e-12)  # a monotone map keeps the ranking
+    assert abs(after["calibration_intercept"]) < 0.2 < abs(before["calibration_intercept"])
+    assert abs(after["mean_predicted"] - after["observed_risk"]) < 0.015
+    assert len(np.intersect1d(res.calibration_index, res.test_index)) == 0
+    with pytest.raises(MedaiInputError, match="'group' 'group_C' is not among"):
+        recalibrate_for_group(y, p, np.repeat("group_B", n), group="group_C")
+
+
+# --- the whole pipeline on a small simulated cohort -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cancer-risk")
+    folder = make_cancer_cohort_files(600, n_chromosomes=2, chromosome_length=3e6, root=root, random_state=3,
+                                      model=LiabilityModel(n_causal=100, h2=0.6))
+    data = read_cohort(folder / "genotypes.vcf.gz", folder / "phenotypes.csv")
+    return prepare_risk_study(data, truth=read_truth(folder), random_state=0)
+
+
+def test_risk_study_splits_and_oracles(study):
+    s = study.samples
+    a = s["ancestry_group"] == "group_A"
+    assert set(s.loc[~a, "split"]) == {"test"}
+    shares = s.loc[a, "split"].value_counts(normalize=True)
+    assert shares["train"] == pytest.approx(0.4, abs=0.02) and shares["validation"] == pytest.approx(0.3, abs=0.02)
+    # the score uses only variants common in the training split
+    train = (s["split"] == "train").to_numpy()
+    dose = study.genotypes[study.score.variant_index][:, train].sum(axis=2)
+    freq = np.where(dose >= 0, dose, np.nan)
+    maf = np.nanmean(freq, axis=1) / 2
+    assert np.all(np.minimum(maf, 1 - maf) >= 0.009)
+    # the oracle with genetic and clinical liability ranks people better than a model fitted on the data
+    test = (s["split"] == "test").to_numpy()
+    va = s["split"] == "validation"
+    model = fit_risk_model(s[va], s["case"][va], prs=s["prs"][va])
+    p = model.predict(s[test], prs=s["prs"][test])
+    y = s["case"].to_numpy()[test]
+    assert roc_auc_score(y, s["oracle_risk"].to_numpy()[test]) > roc_auc_score(y, p)
+    np.testing.assert_allclose(apply_score(study.genotypes, study.variants, study.weights), s["prs"])
+
+
+def test_read_truth_names_missing_file(tmp_path):
+    with pytest.raises(MedaiInputError, match="no ground truth at"):
+        read_truth(tmp_path)
+
+
+def test_plot_auc_by_group_draws_one_interval_per_model_and_group():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from medai_lib.cancer.risk import plot_auc_by_group
+
+    rng = np.random.default_rng(6)
+    p = rng.uniform(0, 0.5, 600)
+    y = (rng.random(600) < p).astype(int)
+    table = evaluate_by_group(y, {"a": p, "b": p + rng.normal(0, 0.2, 600)}, np.repeat(["A", "B"], 300))
+    ax = plot_auc_by_group(table)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["all: a", "all: b", "A: a", "A: b", "B: a", "B: b"]
+    with pytest.raises(MedaiInputError, match="must come from evaluate_by_group"):
+        plot_auc_by_group(table.drop(columns="auc"))

@@ -1,0 +1,135 @@
+"""Survival tools for the cancer track: Kaplan-Meier, Cox model, concordance, absolute risk and risk
+communication, checked against hand calculations and known simulated hazards.
+"""
+from __future__ import annotations
+
+import itertools
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from medai_lib.cancer.communicate import plot_icon_array, risk_message
+from medai_lib.cancer.survival import (
+    bootstrap_cox_models, check_survival, concordance, fit_cox_model, kaplan_meier_by_group,
+    plot_kaplan_meier, prs_groups,
+)
+from medai_lib.errors import MedaiInputError
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def exponential_cohort():
+    """Constant hazards (years since age 30): base 0.004/year, hazard ratio 2 for smoking, 1.5 per PRS SD."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    samples = pd.DataFrame({"sex": rng.choice(["male", "female"], n), "smoking": rng.integers(0, 2, n),
+                            "family_history": rng.integers(0, 2, n)})
+    prs = rng.normal(size=n)
+    rate = 0.004 * np.exp(np.log(2.0) * samples["smoking"] + np.log(1.5) * prs)
+    onset = 30 + rng.exponential(1 / rate)
+    end = rng.uniform(50, 85, n)
+    time = np.minimum(onset, end)
+    event = (onset <= end).astype(int)
+    return samples, prs, time, event
+
+
+def test_check_survival_rejects_negative_times_and_bad_flags():
+    with pytest.raises(MedaiInputError, match=r"'time' must be finite and >= 0.*row 1"):
+        check_survival([3.0, -1.0], [1, 0])
+    with pytest.raises(MedaiInputError, match=r"'event' must be 0/1 \(1 = cancer diagnosed"):
+        check_survival([3.0, 4.0], [1, 2])
+    with pytest.raises(MedaiInputError, match=r"'event' must be 0/1"):
+        check_survival([3.0, 4.0], ["yes", "no"])
+
+
+def test_kaplan_meier_matches_hand_calculation():
+    time = [50, 55, 60, 60, 70, 75]
+    event = [1, 0, 1, 1, 0, 1]
+    km = kaplan_meier_by_group(time, event, ["g"] * 6)["g"]
+    # at risk 6 -> one event at 50: 5/6; censor at 55; 4 at risk at 60 with 2 events: * 2/4; 75: 1 at risk
+    expected = {50: 5 / 6, 60: 5 / 6 * 2 / 4, 75: 0.0}
+    for t, s in expected.items():
+        assert float(km.survival_function_at_times(t).iloc[0]) == pytest.approx(s)
+    ax = plot_kaplan_meier(kaplan_meier_by_group(time, event, ["a", "a", "a", "b", "b", "b"]))
+    assert len(ax.get_legend().get_texts()) == 2
+
+
+def test_prs_groups_uses_reference_percentiles():
+    labels = prs_groups(np.arange(100.0))
+    assert (labels == "low (bottom 20%)").sum() == 20 and (labels == "high (top 20%)").sum() == 20
+    assert prs_groups([1000.0], reference=np.arange(100.0))[0] == "high (top 20%)"
+
+
+def test_cox_recovers_known_hazard_ratios(exponential_cohort):
+    samples, prs, time, event = exponential_cohort
+    model = fit_cox_model(samples, time=time, event=event, prs=prs)
+    s = model.summary
+    assert s.loc["smoking", "ci_low"] < 2.0 < s.loc["smoking", "ci_high"]
+    hr_per_sd = 1.5 ** prs.std()
+    assert s.loc["prs", "ci_low"] < hr_per_sd < s.loc["prs", "ci_high"]
+    assert s.loc["sex", "ci_low"] < 1.0 < s.loc["sex", "ci_high"]
+
+
+def test_absolute_risk_matches_the_generating_hazard(exponential_cohort):
+    samples, prs, time, event = exponential_cohort
+    model = fit_cox_model(samples, time=time, event=event, prs=prs)
+    person = pd.DataFrame({"sex": ["female"] * 2, "smoking": [0, 1], "family_history": [0, 0], "age": [55, 55]})
+    risk10 = model.absolute_risk(person, prs=[0.0, 0.0], years=10)
+    truth10 = 1 - np.exp(-0.004 * np.array([1.0, 2.0]) * 10)
+    np.testing.assert_allclose(risk10, truth10, rtol=0.25)
+    by70 = model.absolute_risk(person, prs=[0.0, 0.0], by_age=70)
+    np.testing.assert_allclose(by70, 1 - np.exp(-0.004 * np.array([1.0, 2.0]) * 40), rtol=0.25)
+    assert np.all(by70 > risk10)
+
+
+def _harrell(time, event, risk):
+    concordant = ties = usable = 0
+    for i, j in itertools.permutations(range(len(time)), 2):
+        if event[i] and time[i] < time[j]:
+            usable += 1
+            concordant += risk[i] > risk[j]
+            ties += risk[i] == risk[j]
+    return (concordant + 0.5 * ties) / usable
+
+
+def test_concordance_matches_brute_force_and_has_interval(exponential_cohort):
+    rng = np.random.default_rng(1)
+    time = rng.uniform(40, 80, 60)  # no tied times: the textbook pair definition applies
+    event = rng.integers(0, 2, 60)
+    risk = -time + rng.normal(0, 10, 60)
+    c = concordance(time, event, risk, n_bootstrap=100)
+    assert c.c_index == pytest.approx(_harrell(time, event, risk), abs=1e-9)
+    assert c.ci_low < c.c_index < c.ci_high
+    with pytest.raises(MedaiInputError, match="'risk_score' must be finite"):
+        concordance(time, event, risk[:-1])
+
+
+def test_bootstrap_models_spread_around_the_estimate(exponential_cohort):
+    samples, prs, time, event = exponential_cohort
+    part = slice(0, 800)
+    models = bootstrap_cox_models(samples.iloc[part], time=time[part], event=event[part], prs=prs[part],
+                                  n_bootstrap=8, random_state=0)
+    person = pd.DataFrame({"sex": ["male"], "smoking": [1], "family_history": [0], "age": [60]})
+    risks = np.array([m.absolute_risk(person, prs=[1.0])[0] for m in models])
+    assert len(set(np.round(risks, 6))) == 8 and np.all((risks > 0) & (risks < 1))
+
+
+# --- communication ----------------------------------------------------------------------------------------
+
+def test_risk_message_counts_people():
+    m = risk_message(0.12, baseline=0.04, population=100)
+    assert (m.affected, m.baseline_affected, m.extra) == (12, 4, 8)
+    assert m.relative_risk == pytest.approx(3.0)
+    assert "about 8 more people out of 100" in m.text and "3.0 times" in m.text
+    assert "88 will not" in m.text
+    with pytest.raises(MedaiInputError, match=r"'risk' must be a probability in \[0, 1\]"):
+        risk_message(7, baseline=0.1)
+
+
+def test_icon_array_fills_the_right_number_of_icons():
+    ax = plot_icon_array(0.12, baseline=0.04)
+    sizes = [len(c.get_offsets()) for c in ax.collections]
+    assert sizes == [4, 8, 88]
