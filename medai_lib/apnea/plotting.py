@@ -109,3 +109,46 @@ def plot_psg_window(
                            frameon=False, fontsize=9)
     fig.align_ylabels(axes)
     return fig
+
+
+_STAGE_LEVEL = {"W": 4, "R": 3, "N1": 2, "N2": 1, "N3": 0}
+
+
+def plot_hypnogram(hypnogram, *, epoch_s: float = 30.0, ax=None, window: "tuple[float, float] | None" = None):
+    """Draw a hypnogram (stages over hours), REM in a thick line, optionally shading a window in seconds.
+
+    Parameters
+    ----------
+    hypnogram : array_like of str, shape (n_epochs,)
+    epoch_s : float, default 30.0
+    ax : matplotlib Axes, optional
+    window : (start_s, end_s), optional
+        Shaded, e.g. the stretch of signal shown beside it.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> from medai_lib.apnea import make_night
+    >>> ax = plot_hypnogram(make_night(hours=1.0, random_state=0, channels=("spo2",)).hypnogram)
+    """
+    import matplotlib.pyplot as plt
+
+    hyp = np.asarray(hypnogram).astype(str)
+    if hyp.ndim != 1 or len(hyp) == 0:
+        raise MedaiInputError("hypnogram must be a non-empty 1-D array of stages (W, N1, N2, N3, R).")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 2))
+    level = np.array([_STAGE_LEVEL.get(s, np.nan) for s in hyp], dtype=float)
+    t = np.arange(len(hyp) + 1) * epoch_s / 3600.0
+    ax.step(t, np.r_[level, level[-1]], where="post", color="black", lw=0.8)
+    rem = np.where(hyp == "R", level, np.nan)
+    ax.step(t, np.r_[rem, rem[-1]], where="post", color="#D55E00", lw=3)
+    ax.set_yticks(list(_STAGE_LEVEL.values()), list(_STAGE_LEVEL))
+    ax.set(xlabel="hours since lights off", xlim=(0, t[-1]), ylim=(-0.5, 4.5))
+    ax.spines[["top", "right"]].set_visible(False)
+    if window is not None:
+        ax.axvspan(window[0] / 3600.0, window[1] / 3600.0, color="#0072B2", alpha=0.3, lw=0)
+    return ax
