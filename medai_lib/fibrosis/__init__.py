@@ -1,4 +1,5 @@
-"""Fibrosis track: synthetic chest-radiograph cohorts, DICOM I/O, de-identification and real-data loaders."""
+"""Fibrosis track: synthetic chest-radiograph cohorts, DICOM I/O, de-identification, real-data loaders,
+image models (MONAI), Grad-CAM explanations and an image browser."""
 from medai_lib.fibrosis.cohort import (
     GENERATOR_VERSION,
     FibrosisCohort,
@@ -14,6 +15,28 @@ from medai_lib.fibrosis.dicom import (
     write_dicom,
     write_fibrosis_dicom,
 )
+from medai_lib.fibrosis.explain import (
+    apply_window,
+    cam_mass,
+    grad_cam,
+    marker_masks,
+    marker_occlusion_effect,
+    plot_cam_overlay,
+)
+from medai_lib.fibrosis.models import (
+    SmallCNN,
+    build_preprocessing,
+    fit_fibrosis_model,
+    histogram_baseline_scores,
+    image_split,
+    make_augmentation,
+    make_model,
+    mask_outside_lungs,
+    patient_split,
+    predict_fibrosis,
+    preprocess_images,
+    rebalance_sites,
+)
 from medai_lib.fibrosis.plots import plot_cohort_grid
 from medai_lib.fibrosis.realdata import (
     load_chestxray14,
@@ -22,6 +45,7 @@ from medai_lib.fibrosis.realdata import (
     read_chestxray14_manifest,
     read_png,
 )
+from medai_lib.fibrosis.widgets import ImageBrowser, image_browser
 
 __all__ = [
     "GENERATOR_VERSION", "FibrosisCohort", "lung_histogram_features", "make_fibrosis_cohort",
@@ -30,4 +54,9 @@ __all__ = [
     "read_dicom", "read_dicom_folder", "read_fibrosis_cohort", "write_dicom", "write_fibrosis_dicom",
     "plot_cohort_grid",
     "load_chestxray14", "load_dicom_tree", "load_fibrosis_cohort", "read_chestxray14_manifest", "read_png",
+    "SmallCNN", "build_preprocessing", "fit_fibrosis_model", "histogram_baseline_scores", "image_split",
+    "make_augmentation", "make_model",
+    "mask_outside_lungs", "patient_split", "predict_fibrosis", "preprocess_images", "rebalance_sites",
+    "apply_window", "cam_mass", "grad_cam", "marker_masks", "marker_occlusion_effect", "plot_cam_overlay",
+    "ImageBrowser", "image_browser",
 ]

@@ -1,0 +1,175 @@
+"""Explaining fibrosis models: windowing, Grad-CAM against its textbook formula, CAM mass, occlusion, browser."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pydicom
+import pytest
+import torch
+from pydicom.data import get_testdata_file
+from pydicom.pixels import apply_modality_lut
+
+from medai_lib.errors import MedaiInputError
+from medai_lib.fibrosis import (
+    apply_window,
+    cam_mass,
+    grad_cam,
+    image_browser,
+    make_fibrosis_cohort,
+    make_model,
+    marker_masks,
+    marker_occlusion_effect,
+    plot_cam_overlay,
+    preprocess_images,
+)
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return make_fibrosis_cohort(12, image_size=SIZE, random_state=0)
+
+
+def test_lung_window_on_the_real_ct():
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm", download=False))
+    hu = apply_modality_lut(ds.pixel_array, ds)
+    shown = apply_window(hu, center=-600, width=1500)
+    assert shown.shape == (128, 128) and shown.min() >= 0 and shown.max() <= 1
+    # Linear between the window edges, clipped outside (DICOM PS3.3 C.11.2.1.2, up to the 1-unit offset).
+    inside = (hu > -1350) & (hu < 150)
+    np.testing.assert_allclose(shown[inside], (hu[inside] + 1350) / 1500, atol=1e-6)
+    assert (shown[hu >= 150] == 1).all()
+    with pytest.raises(MedaiInputError, match="width"):
+        apply_window(hu, center=40, width=0)
+
+
+def _manual_grad_cam(model, x, layer):
+    """Textbook Grad-CAM (Selvaraju et al. 2017): ReLU(sum_k mean(dy/dA_k) A_k), upsampled, min-max scaled."""
+    acts = {}
+    module = dict(model.named_modules())[layer]
+    handle = module.register_forward_hook(lambda m, i, o: acts.__setitem__("a", o))
+    model.eval()
+    logit = model(x)
+    handle.remove()
+    a = acts["a"]
+    grads = torch.autograd.grad(logit[:, 0].sum(), a)[0]
+    cam = torch.relu((grads.mean(dim=(2, 3), keepdim=True) * a).sum(1, keepdim=True))
+    cam = torch.nn.functional.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    flat = cam.flatten(1)
+    lo, hi = flat.min(1, keepdim=True)[0], flat.max(1, keepdim=True)[0]
+    return ((flat - lo) / (hi - lo).clamp_min(1e-12)).reshape(cam.shape)[:, 0].detach().numpy()
+
+
+@pytest.mark.parametrize("layer", ["features.14", "features.10"])
+def test_grad_cam_matches_the_textbook_formula(cohort, layer):
+    model = make_model("small", random_state=1)
+    cams = grad_cam(model, cohort.images[:4], target_layer=layer)
+    assert cams.shape == (4, SIZE, SIZE) and cams.dtype == np.float32
+    assert cams.min() >= 0 and cams.max() <= 1
+    ref = _manual_grad_cam(model, torch.from_numpy(preprocess_images(cohort.images[:4])), layer)
+    assert np.corrcoef(cams.ravel(), ref.ravel())[0, 1] > 0.99
+
+
+def test_grad_cam_errors(cohort):
+    with pytest.raises(MedaiInputError, match="target_layer"):
+        grad_cam(make_model(), cohort.images[:2], target_layer="nope")
+    with pytest.raises(MedaiInputError, match="target_layer="):
+        grad_cam(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64 * 64, 1)), cohort.images[:2])
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        grad_cam("model", cohort.images[:2])
+
+
+def test_cam_mass_fractions_on_known_maps():
+    cam = np.zeros((2, 8, 8))
+    cam[0, 2:6, 2:6] = 1.0  # all in the lungs
+    cam[1, :2, :2] = 3.0  # all on the marker
+    cam[1, 4, 4] = 4.0  # ... and some in the lungs: 12 vs 4
+    lung = np.zeros((2, 8, 8), bool)
+    lung[:, 2:6, 2:6] = True
+    marker = np.zeros((2, 8, 8), bool)
+    marker[:, :2, :2] = True
+    out = cam_mass(cam, lung, marker)
+    np.testing.assert_allclose(out["lung_fraction"], [1.0, 0.25])
+    np.testing.assert_allclose(out["marker_fraction"], [0.0, 0.75])
+    np.testing.assert_allclose(out["other_fraction"], [0.0, 0.0], atol=1e-12)
+    # Density: marker 12/4 = 3 per pixel, lungs 4/16 = 0.25 per pixel.
+    assert out["marker_to_lung_density"][1] == pytest.approx(12.0)
+    with pytest.raises(MedaiInputError, match="share a shape"):
+        cam_mass(cam, lung[:1], marker)
+    with pytest.raises(MedaiInputError, match="non-negative"):
+        cam_mass(-cam, lung, marker)
+
+
+def test_marker_masks_cover_the_burned_in_letters(cohort):
+    masks = marker_masks(cohort.manifest, SIZE)
+    assert masks.shape == cohort.images.shape
+    # Ground truth: the letters are the only full-brightness pixels near the corners.
+    corner_band = np.zeros((SIZE, SIZE), bool)
+    for rows in (slice(0, 14), slice(SIZE - 14, SIZE)):
+        for cols in (slice(0, 14), slice(SIZE - 14, SIZE)):
+            corner_band[rows, cols] = True
+    letters = (cohort.images >= 0.999) & corner_band
+    assert letters.sum() > 0
+    assert (masks[letters]).all()
+    assert masks.mean() < 0.06  # a small region, not a corner quadrant
+    with pytest.raises(MedaiInputError, match="'site'"):
+        marker_masks(pd.DataFrame({"x": [1]}), SIZE)
+
+
+class _CornerReader(torch.nn.Module):
+    """A deliberately shortcut-prone model: its logit is the mean of the top-left 12x12 pixels."""
+
+    def forward(self, x):
+        return x[:, :, :12, :12].mean(dim=(1, 2, 3))[:, None] * 5
+
+
+class _CentreReader(torch.nn.Module):
+    def forward(self, x):
+        return x[:, :, 24:40, 24:40].mean(dim=(1, 2, 3))[:, None]
+
+
+def test_occlusion_flags_a_model_that_reads_the_marker(cohort):
+    site_a = (cohort.manifest["site"] == "A").to_numpy()
+    assert site_a.any()
+    masks = marker_masks(cohort.manifest, SIZE)
+    corner = marker_occlusion_effect(_CornerReader(), cohort.images, masks)
+    centre = marker_occlusion_effect(_CentreReader(), cohort.images, masks)
+    assert (corner[site_a] > 0.01).all() and corner[site_a].mean() > 0.05  # site A's letter sits top left: hiding it lowers the score
+    # Hiding a corner barely moves a model reading the centre (only through the per-image z-score).
+    assert np.abs(centre).max() < 0.02 and np.abs(centre).mean() < corner[site_a].mean() / 5
+
+
+def test_overlay_draws_image_cam_and_outline(cohort):
+    ax = plot_cam_overlay(cohort.images[0], np.ones((SIZE, SIZE)) * 0.5, lung_mask=cohort.lung_masks[0], title="x")
+    assert len(ax.images) == 2 and ax.get_title() == "x"
+    with pytest.raises(MedaiInputError, match="one shape"):
+        plot_cam_overlay(cohort.images[0], np.ones((4, 4)))
+
+
+def test_image_browser_shows_what_the_library_computes(cohort):
+    preds = np.linspace(0.1, 0.9, len(cohort))
+    cams = np.random.default_rng(0).random(cohort.images.shape)
+    b = image_browser(cohort.images, cohort.manifest, predictions=preds, lung_masks=cohort.lung_masks, cams=cams)
+    assert b.displayed["index"] == 0 and not b.displayed["show_cam"]
+    b.index.value = 5
+    b.center.value, b.width.value = 0.3, 0.4
+    b.show_cam.value = True
+    b.show_mask.value = True
+    d = b.displayed
+    assert d["image_id"] == cohort.manifest["image_id"].iloc[5]
+    assert d["label"] == int(cohort.manifest["label"].iloc[5])
+    assert d["prediction"] == pytest.approx(preds[5])
+    np.testing.assert_array_equal(d["shown_pixels"], apply_window(cohort.images[5], center=0.3, width=0.4))
+    assert d["show_cam"] and d["show_mask"] and "Grad-CAM" in d["caption"]
+    assert b.image.value[:4] == b"\x89PNG"
+    no_cam = image_browser(cohort.images, cohort.manifest)
+    assert no_cam.show_cam.disabled and no_cam.displayed["prediction"] is None
+    with pytest.raises(MedaiInputError, match="one probability per image"):
+        image_browser(cohort.images, cohort.manifest, predictions=[0.5])
+    with pytest.raises(MedaiInputError, match="one row per image"):
+        image_browser(cohort.images, cohort.manifest.iloc[:3])
