@@ -238,6 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--token", help="use this token instead of a random one")
     s.set_defaults(func=cmd_serve)
 
+    from medai_lib.course import grading
+
+    grading.add_parser(sub)
+
     d = sub.add_parser("data", help="sample data")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION")
     dsub.required = True
