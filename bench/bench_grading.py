@@ -122,7 +122,8 @@ def main() -> None:
     }
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "grading.json").write_text(json.dumps(result, indent=2) + "\n")
+    stem = "grading" if args.lab == "lab00_clinical_values" else f"grading_{args.lab.split('_')[0]}"
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [
         f"# Grading benchmark ({result['lab']}, {args.n} submissions, {result['machine']})", "",
         "| measure | value |", "|---|---|",
@@ -137,7 +138,7 @@ def main() -> None:
         "Both runs execute every notebook; the grader additionally restores cells, runs integrity checks before each",
         "test, starts each kernel in its own namespaces with limits, and writes feedback, grades CSV and the report.",
     ]
-    (out / "grading.md").write_text("\n".join(md) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 
