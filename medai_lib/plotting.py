@@ -148,7 +148,7 @@ def plot_pr(pr, *, ax: "Axes | None" = None, label: str | None = None, color: st
     if not isinstance(pr, PrCurve):
         raise TypeError(f"pr must be a PrCurve from medai_lib.evaluation.pr_curve; got {type(pr).__name__}.")
     ax = _axes(ax)
-    color = color or PALETTE[0]
+    color = _series_color(ax, color)
     name = f"{label}: " if label else ""
     ax.step(pr.recall, pr.precision, where="pre", color=color, linewidth=2,
             label=f"{name}AP {pr.average_precision:.3f}")
