@@ -14,6 +14,7 @@ from medai_lib.evaluation.calibration import (
     expected_calibration_error,
     reliability_curve,
 )
+from medai_lib.evaluation.clusters import cluster_bootstrap
 from medai_lib.evaluation.decision_curve import decision_curve, net_benefit
 from medai_lib.evaluation.operating_points import OperatingPoint, operating_point
 from medai_lib.evaluation.proportions import log_ratio_interval, wilson_interval
@@ -46,7 +47,7 @@ __all__ = [
     "AucComparison", "AucEstimate", "CalibrationFit", "CalibrationSummary", "ConfusionTable",
     "EvaluationReport", "IsotonicRecalibrator", "NaturalFrequencies", "OperatingPoint",
     "PlattRecalibrator", "PrCurve", "RocCurve", "auc_bootstrap", "auc_delong", "brier_score",
-    "calibration_slope_intercept", "calibration_summary", "compare_aucs", "confusion_table",
+    "calibration_slope_intercept", "calibration_summary", "cluster_bootstrap", "compare_aucs", "confusion_table",
     "decision_curve", "delong_covariance", "evaluate", "expected_calibration_error", "log_ratio_interval", "make_binormal",
     "natural_frequencies", "net_benefit", "operating_point", "pr_curve", "predictive_values",
     "reliability_curve", "roc_curve", "subgroup_table", "table_metrics", "threshold_metrics",

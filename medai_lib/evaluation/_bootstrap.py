@@ -111,3 +111,70 @@ def percentile_interval(replicates: np.ndarray, confidence: float, axis: int = -
     alpha = 1.0 - confidence
     low, high = np.nanquantile(replicates, [alpha / 2, 1 - alpha / 2], axis=axis)
     return low, high
+
+
+# ------------------------------------------------------------------------------------------ clusters
+def cluster_codes(clusters: np.ndarray) -> tuple[np.ndarray, int]:
+    """Integer code of each case's cluster (patient, subject) and the number of clusters."""
+    _, codes = np.unique(clusters, return_inverse=True)
+    return codes.astype(np.int64), int(codes.max()) + 1
+
+
+def cluster_weight_chunks(n_clusters: int, n_bootstrap: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Yield ``(b, n_clusters)`` counts: how often each cluster is drawn in each replicate.
+
+    Drawing ``n_clusters`` clusters with replacement is a multinomial draw of the counts; every case then
+    enters the replicate as often as its cluster was drawn.
+    """
+    p = np.full(n_clusters, 1.0 / n_clusters)
+    for start in range(0, n_bootstrap, CHUNK):
+        b = min(CHUNK, n_bootstrap - start)
+        yield rng.multinomial(n_clusters, p, size=b)
+
+
+def weighted_grid_counts(grid: ScoreGrid, w_pos: np.ndarray, w_neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted counts of positives and negatives on each threshold, ``(b, K)`` each.
+
+    ``w_pos`` ``(b, n_pos)`` and ``w_neg`` ``(b, n_neg)`` are the times each case enters each replicate.
+    """
+    from scipy import sparse
+
+    k = grid.size
+    one_hot_pos = sparse.csr_matrix((np.ones(grid.pos_rank.size), (grid.pos_rank, np.arange(grid.pos_rank.size))),
+                                    shape=(k, grid.pos_rank.size))
+    one_hot_neg = sparse.csr_matrix((np.ones(grid.neg_rank.size), (grid.neg_rank, np.arange(grid.neg_rank.size))),
+                                    shape=(k, grid.neg_rank.size))
+    return (one_hot_pos @ w_pos.T).T, (one_hot_neg @ w_neg.T).T
+
+
+def auc_from_weighted_counts(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """Mann-Whitney AUC of each replicate whose class totals vary (NaN where a class is absent)."""
+    n_pos = pos.sum(axis=1)
+    n_neg = neg.sum(axis=1)
+    fp = np.cumsum(neg, axis=1)
+    wins = n_pos * n_neg - np.einsum("ij,ij->i", pos, fp) + 0.5 * np.einsum("ij,ij->i", pos, neg)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n_pos > 0) & (n_neg > 0), wins / (n_pos * n_neg), np.nan)
+
+
+def replicate_aucs_clustered(
+    y_true: np.ndarray, scores: list[np.ndarray], clusters: np.ndarray, n_bootstrap: int, rng: np.random.Generator
+) -> np.ndarray:
+    """AUC of each model in each cluster-bootstrap replicate, shape ``(n_models, n_bootstrap)``.
+
+    Whole clusters (all images of a patient, all minutes of a night) are resampled together, so the
+    interval reflects the number of independent patients rather than the number of correlated cases.
+    A replicate that happens to draw no positive or no negative case is NaN.
+    """
+    codes, n_clusters = cluster_codes(clusters)
+    grids = [make_grid(y_true, s) for s in scores]
+    pos_codes, neg_codes = codes[y_true == 1], codes[y_true == 0]
+    out = np.empty((len(scores), n_bootstrap))
+    start = 0
+    for counts in cluster_weight_chunks(n_clusters, n_bootstrap, rng):
+        stop = start + counts.shape[0]
+        w_pos, w_neg = counts[:, pos_codes].astype(float), counts[:, neg_codes].astype(float)
+        for i, grid in enumerate(grids):
+            out[i, start:stop] = auc_from_weighted_counts(*weighted_grid_counts(grid, w_pos, w_neg))
+        start = stop
+    return out

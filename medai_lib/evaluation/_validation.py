@@ -9,6 +9,8 @@ from medai_lib.errors import MedaiInputError
 MIN_BOOTSTRAP_PER_CLASS = 2
 #: Smallest number of replicates accepted for a bootstrap interval.
 MIN_BOOTSTRAP_REPLICATES = 100
+#: Smallest number of clusters (patients) for a cluster bootstrap.
+MIN_CLUSTERS = 10
 
 
 def _as_1d(values, name: str) -> np.ndarray:
@@ -144,3 +146,30 @@ def check_n_bootstrap(n_bootstrap, *, y_true: np.ndarray | None = None) -> int:
                 "cases, or use the DeLong interval (method='delong')."
             )
     return int(n_bootstrap)
+
+
+def check_clusters(clusters, y_true: np.ndarray, name: str = "clusters") -> np.ndarray:
+    """Return ``clusters`` (one patient/subject identifier per case) as an array, checked."""
+    arr = np.asarray(clusters)
+    if arr.ndim != 1:
+        raise MedaiInputError(f"{name} must be one identifier per case (1-D); got shape {arr.shape}.")
+    if len(arr) != len(y_true):
+        raise MedaiInputError(
+            f"Length mismatch: {name} has {len(arr)} values and y_true has {len(y_true)}; pass the patient "
+            "of every case, in the same order."
+        )
+    if arr.dtype.kind == "f" and np.isnan(arr).any() or arr.dtype == object and pd_isna(arr).any():
+        raise MedaiInputError(f"{name} has missing values; every case needs its patient identifier.")
+    n = len(np.unique(arr.astype(str)))
+    if n < MIN_CLUSTERS:
+        raise MedaiInputError(
+            f"{name} has {n} distinct patient(s); a cluster bootstrap needs at least {MIN_CLUSTERS}. "
+            "With so few patients no interval is trustworthy: collect more patients."
+        )
+    return arr.astype(str)
+
+
+def pd_isna(arr: np.ndarray) -> np.ndarray:
+    import pandas as pd
+
+    return pd.isna(arr)

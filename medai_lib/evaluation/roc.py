@@ -18,10 +18,12 @@ from medai_lib.evaluation._bootstrap import (
     make_grid,
     percentile_interval,
     replicate_aucs,
+    replicate_aucs_clustered,
     resample_chunks,
     tpr_at_fpr,
 )
 from medai_lib.evaluation._validation import (
+    check_clusters,
     check_confidence,
     check_labels,
     check_n_bootstrap,
@@ -338,9 +340,13 @@ def auc_delong(y_true, y_score, *, confidence: float = 0.95, scale: str = "auc")
 
 
 def auc_bootstrap(
-    y_true, y_score, *, n_bootstrap: int = 2000, confidence: float = 0.95, random_state=0
+    y_true, y_score, *, n_bootstrap: int = 2000, confidence: float = 0.95, random_state=0, clusters=None
 ) -> AucEstimate:
     """AUC with a stratified percentile bootstrap interval (all replicates vectorised).
+
+    With ``clusters`` (a patient or subject identifier per case) whole clusters are resampled instead:
+    use it whenever one patient contributes several cases (two radiographs, 480 minutes of one night),
+    which are correlated; the ordinary interval would then be too narrow.
 
     Parameters
     ----------
@@ -349,6 +355,9 @@ def auc_bootstrap(
     n_bootstrap : int, default 2000
     confidence : float, default 0.95
     random_state : int or numpy.random.Generator, default 0
+    clusters : array_like, shape (n_cases,), optional
+        Cluster (patient) of each case: a cluster bootstrap (``method`` of the result is
+        ``"cluster bootstrap"``). Needs at least 10 clusters.
 
     Returns
     -------
@@ -365,18 +374,22 @@ def auc_bootstrap(
     y_true, y_score = _check_pair(y_true, y_score)
     confidence = check_confidence(confidence)
     n_bootstrap = check_n_bootstrap(n_bootstrap, y_true=y_true)
-    reps = replicate_aucs(y_true, [y_score], n_bootstrap, _rng(random_state))[0]
-    return _bootstrap_estimate(y_true, y_score, reps, confidence)
+    if clusters is None:
+        reps = replicate_aucs(y_true, [y_score], n_bootstrap, _rng(random_state))[0]
+        return _bootstrap_estimate(y_true, y_score, reps, confidence)
+    clusters = check_clusters(clusters, y_true)
+    reps = replicate_aucs_clustered(y_true, [y_score], clusters, n_bootstrap, _rng(random_state))[0]
+    return _bootstrap_estimate(y_true, y_score, reps, confidence, method="cluster bootstrap")
 
 
-def _bootstrap_estimate(y_true, y_score, reps, confidence) -> AucEstimate:
+def _bootstrap_estimate(y_true, y_score, reps, confidence, method: str = "bootstrap") -> AucEstimate:
     low, high = percentile_interval(reps, confidence)
     auc = float(_delong(y_true, y_score[None, :])[0][0])
     n_pos = int(y_true.sum())
     return AucEstimate(
-        auc=auc, ci_low=float(low), ci_high=float(high), se=float(np.std(reps, ddof=1)),
-        method="bootstrap", confidence=confidence, n_positive=n_pos, n_negative=int(y_true.size - n_pos),
-        n_bootstrap=int(reps.size),
+        auc=auc, ci_low=float(low), ci_high=float(high), se=float(np.nanstd(reps, ddof=1)),
+        method=method, confidence=confidence, n_positive=n_pos, n_negative=int(y_true.size - n_pos),
+        n_bootstrap=int(np.isfinite(reps).sum()),
     )
 
 
@@ -407,6 +420,7 @@ def compare_aucs(
     confidence: float = 0.95,
     n_bootstrap: int = 2000,
     random_state=0,
+    clusters=None,
 ) -> AucComparison:
     """Test whether two models scored on the same cases differ in AUC.
 
@@ -422,6 +436,9 @@ def compare_aucs(
     confidence : float, default 0.95
     n_bootstrap : int, default 2000
     random_state : int or numpy.random.Generator, default 0
+    clusters : array_like, shape (n_cases,), optional
+        Cluster (patient) of each case; only with ``method="bootstrap"``: whole patients are resampled
+        (a paired cluster bootstrap), as cases of one patient are correlated.
 
     Returns
     -------
@@ -442,6 +459,10 @@ def compare_aucs(
     confidence = check_confidence(confidence)
     if method not in ("delong", "bootstrap"):
         raise MedaiInputError(f"method must be 'delong' or 'bootstrap'; got {method!r}.")
+    if clusters is not None and method != "bootstrap":
+        raise MedaiInputError(
+            "clusters are used by the bootstrap only: call compare_aucs(..., method='bootstrap', clusters=...)."
+        )
     aucs, cov = _delong(y_true, np.vstack([score_a, score_b]))
     diff = float(aucs[0] - aucs[1])
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -452,9 +473,13 @@ def compare_aucs(
         low, high = diff - zq * se, diff + zq * se
     else:
         n_bootstrap = check_n_bootstrap(n_bootstrap, y_true=y_true)
-        reps = replicate_aucs(y_true, [score_a, score_b], n_bootstrap, _rng(random_state))
+        if clusters is None:
+            reps = replicate_aucs(y_true, [score_a, score_b], n_bootstrap, _rng(random_state))
+        else:
+            reps = replicate_aucs_clustered(y_true, [score_a, score_b], check_clusters(clusters, y_true),
+                                            n_bootstrap, _rng(random_state))
         deltas = reps[0] - reps[1]
-        se = float(np.std(deltas, ddof=1))
+        se = float(np.nanstd(deltas, ddof=1))
         low, high = (float(v) for v in percentile_interval(deltas, confidence))
     if se > 0:
         z = diff / se
@@ -463,6 +488,7 @@ def compare_aucs(
         z, p = (0.0, 1.0) if diff == 0 else (float(np.sign(diff) * np.inf), 0.0)
     return AucComparison(
         auc_a=float(aucs[0]), auc_b=float(aucs[1]), difference=diff, ci_low=float(low), ci_high=float(high),
-        se=se, z=float(z), p_value=p, method="DeLong" if method == "delong" else "bootstrap",
+        se=se, z=float(z), p_value=p,
+        method="DeLong" if method == "delong" else ("bootstrap" if clusters is None else "cluster bootstrap"),
         confidence=confidence, correlation=corr,
     )
