@@ -108,3 +108,20 @@ def test_bad_clusters_are_named():
         cluster_bootstrap(y, s, g[:10])
     with pytest.raises(MedaiInputError, match="method='bootstrap', clusters"):
         compare_aucs(y, s, s, clusters=g)
+
+
+def test_evaluate_reports_patient_level_rows():
+    from medai_lib.evaluation import evaluate
+
+    rng = np.random.default_rng(6)
+    y, s, g = _clustered(rng, n_patients=50, per_patient=10, spread=2.0)
+    p = 1 / (1 + np.exp(-s))
+    plain = evaluate(y, p, n_bootstrap=500).table.set_index("metric")
+    table = evaluate(y, p, clusters=g, n_bootstrap=500).table.set_index("metric")
+    assert "auc_patients" not in plain.index
+    for name in ("auc", "sensitivity", "specificity"):
+        assert table.loc[f"{name}_patients", "estimate"] == pytest.approx(table.loc[name, "estimate"])
+        width = table.loc[f"{name}_patients", "ci_high"] - table.loc[f"{name}_patients", "ci_low"]
+        assert width > table.loc[name, "ci_high"] - table.loc[name, "ci_low"]  # wider than case-level
+    assert table.loc["sensitivity_patients", "n"] == y.sum()
+    assert "50 patients" in table.loc["auc_patients", "method"]

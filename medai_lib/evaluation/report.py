@@ -39,6 +39,9 @@ _LABELS = {
     "f1": "F1 score", "lr_positive": "LR+", "lr_negative": "LR-", "brier": "Brier score",
     "ece": "Expected calibration error", "calibration_slope": "Calibration slope",
     "calibration_intercept": "Calibration intercept",
+    "auc_patients": "AUC (patient-level bootstrap CI)",
+    "sensitivity_patients": "Sensitivity (patient-level bootstrap CI)",
+    "specificity_patients": "Specificity (patient-level bootstrap CI)",
 }
 
 
@@ -158,6 +161,7 @@ def evaluate(
     calibration_strategy: str = "uniform",
     dca_thresholds=None,
     min_per_class: int = MIN_PER_CLASS,
+    clusters=None,
 ) -> EvaluationReport:
     """Evaluate predicted risks against outcomes: discrimination, threshold metrics, calibration,
     decision curve and (optionally) subgroups.
@@ -183,6 +187,10 @@ def evaluate(
         Threshold probabilities of the decision curve (default 0.01 ... 0.99).
     min_per_class : int, default 10
         Subgroups with fewer diseased or healthy cases get a warning.
+    clusters : array_like, shape (n_cases,), optional
+        The patient of each case, when patients contribute several cases (follow-up images, minutes of a
+        night). Adds ``auc_patients``, ``sensitivity_patients`` and ``specificity_patients``: intervals
+        from resampling whole patients (:func:`cluster_bootstrap`), the honest ones for correlated cases.
 
     Returns
     -------
@@ -232,6 +240,16 @@ def evaluate(
         [pd.DataFrame(rows, columns=METRIC_COLUMNS), metrics, pd.DataFrame(extra, columns=METRIC_COLUMNS)],
         ignore_index=True,
     )
+    if clusters is not None:
+        from medai_lib.evaluation.clusters import cluster_bootstrap
+
+        by_patient = cluster_bootstrap(y_true, y_score, clusters, threshold=threshold, n_bootstrap=n_bootstrap,
+                                       confidence=confidence, random_state=rng)
+        method = f"cluster bootstrap ({n_bootstrap}, {by_patient.attrs['n_clusters']} patients)"
+        n_pos = int(y_true.sum())
+        patient_rows = [(f"{name}_patients", *by_patient.loc[name, ["estimate", "ci_low", "ci_high"]], count, method)
+                        for name, count in (("auc", n), ("sensitivity", n_pos), ("specificity", n - n_pos))]
+        tidy = pd.concat([tidy, pd.DataFrame(patient_rows, columns=METRIC_COLUMNS)], ignore_index=True)
     tidy["n"] = tidy["n"].astype(int)
     subgroups = None
     if groups is not None:
