@@ -71,3 +71,11 @@ def lab_command(root: Path, *, port: int = 8888, open_browser: bool = True, toke
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.setdefault("MEDAI_COURSE_ROOT", str(root))
     return cmd, env
+
+
+
+def ipc_kernel_manager_class():
+    """The kernel manager headless runs use (:class:`medai_lib.course.ipc.IpcKernelManager`)."""
+    from medai_lib.course.ipc import IpcKernelManager
+
+    return IpcKernelManager

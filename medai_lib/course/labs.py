@@ -179,7 +179,9 @@ def execute_and_score(nb_path: Path, *, timeout: int = 300, replace: dict[str, s
             raise LabCheckError(f"{nb_path}: wrong answer names unknown cell(s) {sorted(missing)}.")
     resources: dict[str, Any] = {"metadata": {"path": str(nb_path.parent)}}
     nb, resources = ClearOutput().preprocess(nb, resources)
-    executor = Execute(timeout=timeout, interrupt_on_timeout=True)
+    from medai_lib.course.kernel import ipc_kernel_manager_class
+
+    executor = Execute(timeout=timeout, interrupt_on_timeout=True, kernel_manager_class=ipc_kernel_manager_class())
     executor.execute_retries = 0
     cwd = os.getcwd()
     try:
@@ -211,7 +213,10 @@ def validate(nb_path: Path, *, invert: bool = False) -> dict:
     """nbgrader's Validator, with its result read (the ``nbgrader validate`` CLI exits 0 on failures)."""
     from nbgrader.validator import Validator
 
-    validator = Validator(invert=invert)
+    from traitlets.config import Config
+
+    config = Config({"Execute": {"kernel_manager_class": "medai_lib.course.ipc.IpcKernelManager"}})
+    validator = Validator(invert=invert, config=config)
     return validator.validate(str(nb_path))
 
 

@@ -314,6 +314,8 @@ def _execute_one(job: dict) -> dict:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from medai_lib.course.kernel import ipc_kernel_manager_class
+
     src = Path(job["path"])
     out = Path(job["output"])
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -341,6 +343,7 @@ def _execute_one(job: dict) -> dict:
             log_output=False,
             execution_timeout=job["timeout"],
             start_timeout=120,
+            kernel_manager_class=ipc_kernel_manager_class(),
         )
     except PapermillExecutionError as exc:
         error = {
