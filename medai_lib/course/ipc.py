@@ -20,10 +20,12 @@ class IpcKernelManager(AsyncKernelManager):
 
     @default("transport")
     def _default_transport(self):
-        return "ipc"
+        return "tcp" if os.name == "nt" else "ipc"  # Windows has no Unix domain sockets for ZeroMQ
 
     @default("ip")
     def _default_ip(self):
+        if os.name == "nt":
+            return "127.0.0.1"
         folder = tempfile.mkdtemp(prefix="medai-kernel-")
         weakref.finalize(self, shutil.rmtree, folder, True)
         return os.path.join(folder, "k")
