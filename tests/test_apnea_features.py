@@ -6,9 +6,9 @@ from sklearn.metrics import roc_auc_score
 
 from medai_lib.apnea import (
     ECG_CHANNELS, FEATURE_COLUMNS, RESP_CHANNELS, detect_r_peaks, ecg_derived_signals, make_minute_dataset,
-    make_night, make_sleep_cohort, minute_features, minute_labels, minute_windows,
+    make_night, make_sleep_cohort, minute_features, minute_labels, minute_oracle, minute_windows,
 )
-from medai_lib.apnea.features import minute_stages
+from medai_lib.apnea.features import minute_stages, night_minutes
 from medai_lib.errors import MedaiInputError
 
 CH = ("ecg", "flow", "thorax", "abdomen", "spo2", "position")
@@ -40,6 +40,38 @@ def test_minute_labels_match_event_midpoints(night):
     mid_minutes = ((scored["onset_s"] + scored["duration_s"] / 2) // 60).astype(int)
     assert lab[mid_minutes[mid_minutes < n_min]].all()
     assert lab.sum() >= len(np.unique(mid_minutes))
+
+
+def test_minute_oracle_by_hand():
+    ev = pd.DataFrame({"onset_s": [50.0, 62.0, 200.0], "duration_s": [20.0, 30.0, 3.0],
+                       "p_annotated": [0.5, 0.5, 0.9]})
+    # minute 0: first event (10 s); minute 1: both (10 s and 30 s); minute 3: 3 s only, below 5 s
+    np.testing.assert_allclose(minute_oracle(ev, 4), [0.5, 0.75, 0.0, 0.0])
+    with pytest.raises(MedaiInputError, match="p_annotated"):
+        minute_oracle(ev.drop(columns="p_annotated"), 4)
+    with pytest.raises(MedaiInputError, match="n_minutes"):
+        minute_oracle(ev, 0)
+
+
+def test_labels_are_the_reference_annotation_and_the_oracle_is_calibrated():
+    # per-minute labels come from the reference scorer's annotation, not from the rule on the latent values
+    night = make_night(hours=3.0, target_ahi=30, channels=("flow", "thorax", "abdomen", "spo2"),
+                       random_state=8)
+    table, _, _ = night_minutes(night, windows=False)
+    n_min = len(table)
+    np.testing.assert_array_equal(table["label"], minute_labels(night.events, n_min, column="annotated"))
+    np.testing.assert_allclose(table["oracle"], minute_oracle(night.events, n_min))
+    assert (table["label"] != minute_labels(night.events, n_min)).any()
+    # the oracle is P(label | latent events): calibrated, below perfect, far above chance
+    ds = make_minute_dataset(make_sleep_cohort(8, hours=3.0, random_state=3), windows=False, with_ecg=False)
+    y, o = ds.labels, ds.table["oracle"].to_numpy()
+    assert abs(y.mean() - o.mean()) < 0.03
+    for lo, hi in ((0.0, 0.05), (0.2, 0.8), (0.9, 1.0)):
+        sel = (o > lo) & (o <= hi) if lo else o <= hi
+        assert abs(y[sel].mean() - o[sel].mean()) < 0.08, (lo, hi)
+    assert ((o > 0.2) & (o < 0.8)).mean() > 0.03
+    assert 0.9 <= roc_auc_score(y, o) <= 0.985
+    assert roc_auc_score(y, o) > roc_auc_score(y, ds.table["flow_below_70"]) + 0.03
 
 
 def test_minute_stages():

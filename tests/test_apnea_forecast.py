@@ -41,7 +41,7 @@ def test_forecast_table_errors():
 @pytest.fixture(scope="module")
 def forecast_split():
     # whole nights: stage and position effects need REM and changes of position to show
-    ds = make_minute_dataset(make_sleep_cohort(10, hours=5.0, random_state=11), windows=False, with_ecg=False)
+    ds = make_minute_dataset(make_sleep_cohort(16, hours=6.0, random_state=11), windows=False, with_ecg=False)
     ft = make_forecast_table(ds.table, horizon_min=5, history_min=10)
     tr, te = subject_split(ft["subject_id"], test_size=0.4, random_state=0)
     return ft.iloc[tr], ft.iloc[te]

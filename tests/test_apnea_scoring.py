@@ -49,11 +49,35 @@ def test_events_match_the_ground_truth(nights, results):
     for n, r in zip(nights[1:], results[1:]):
         truth = n.events[n.events["scored"]].reset_index(drop=True)
         pairs = _match(truth, r.events)
-        assert len(pairs) / len(truth) >= 0.85  # sensitivity
-        assert len(pairs) / max(len(r.events), 1) >= 0.85  # precision against scorable events
+        # good, not perfect: graded events near the thresholds and artefacts make the scorer miss or add some
+        assert len(pairs) / len(truth) >= 0.7  # sensitivity
+        assert len(pairs) / max(len(r.events), 1) >= 0.75  # precision against scorable events
         on_err = [r.events["onset_s"][j] - truth["onset_s"][i] for i, j in pairs]
         dur_err = [r.events["duration_s"][j] - truth["duration_s"][i] for i, j in pairs]
         assert abs(np.median(on_err)) < 2.0 and abs(np.median(dur_err)) < 2.0
+
+
+def test_scorer_is_unsure_where_the_reference_scorer_is(nights, results):
+    # the scorer reads noisy signals of the same graded events that make human scorers disagree: it finds
+    # clear events, rarely those far below the definition, and about half of the borderline ones
+    hit, p = [], []
+    for n, r in zip(nights, results):
+        ev = n.events.reset_index(drop=True)
+        found = np.zeros(len(ev), bool)
+        for i, _ in _match(ev, r.events):
+            found[i] = True
+        hit.append(found)
+        p.append(ev["p_annotated"].to_numpy())
+    hit, p = np.concatenate(hit), np.concatenate(p)
+    clear, borderline, below = p > 0.8, (p > 0.2) & (p <= 0.8), p <= 0.2
+    assert borderline.sum() >= 40 and clear.sum() >= 40
+    assert hit[clear].mean() >= 0.85
+    assert 0.25 <= hit[borderline].mean() <= 0.8
+    assert hit[below].mean() <= 0.3
+    # and its AHI follows the reference scorer's, not exactly
+    ref = np.array([n.reference_ahi for n in nights])
+    scored = np.array([r.ahi for r in results])
+    assert np.all(np.abs(scored - ref) <= 8.0) and np.any(np.abs(scored - ref) > 0.5)
 
 
 def test_apnea_types_from_effort(nights, results):
@@ -125,6 +149,7 @@ def test_noisy_night_and_artefacts_are_not_events():
     # cannula off (flat flow for minutes, effort and SpO2 normal) and probe artefacts in a healthy night
     cfg = NightConfig(flow_dropouts_per_h=3.0, spo2_artefacts_per_h=6.0)
     healthy = make_night(hours=2.0, target_ahi=0.0, config=cfg, channels=CHANNELS, random_state=32)
-    assert healthy.true_ahi == 0
+    assert healthy.true_ahi < 2.0  # a few borderline RERA-like disturbances, no apnea syndrome
+    assert (healthy.artefacts["kind"] == "cannula_off").sum() >= 3
     result = score_night(healthy)
-    assert result.ahi < 1.5 and result.odi < 2.0
+    assert result.ahi < healthy.true_ahi + 2.0 and result.odi < 2.5

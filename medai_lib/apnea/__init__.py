@@ -34,6 +34,7 @@ from medai_lib.apnea.features import (
     ecg_derived_signals,
     make_minute_dataset,
     minute_features,
+    minute_oracle,
     minute_labels,
     minute_windows,
 )
@@ -70,26 +71,31 @@ from medai_lib.apnea.simulate import (
     SEVERITY_CUTOFFS,
     Night,
     NightConfig,
+    REFERENCE_SCORER,
     SleepCohort,
     make_benchmark_cohort,
     make_night,
     make_sleep_cohort,
+    reference_annotation_probability,
     severity_class,
 )
 
 __all__ = [
     "AgreementSummary", "ApneaECGRecord", "BENCHMARK_COHORT", "BlandAltman", "CHANNELS", "CHANNEL_ALIASES",
-    "Night", "NightConfig", "PSGRecording", "SAMPLING_RATES", "SEVERITY_CUTOFFS", "ScoringResult",
+    "Night", "NightConfig", "PSGRecording", "REFERENCE_SCORER", "SAMPLING_RATES", "SEVERITY_CUTOFFS",
+    "ScoringResult",
     "SleepCohort", "agreement_summary", "bland_altman", "list_apnea_ecg_records", "list_psg_recordings",
     "make_benchmark_cohort", "make_night", "make_sleep_cohort", "make_sleep_cohort_files",
     "match_channels", "plot_bland_altman", "plot_psg_window", "read_apnea_ecg", "read_edf_header",
-    "read_nsrr_annotations", "read_psg", "read_psg_raw", "score_night", "score_psg", "severity_class",
+    "read_nsrr_annotations", "read_psg", "reference_annotation_probability", "read_psg_raw", "score_night",
+    "score_psg", "severity_class",
     "severity_kappa", "write_psg_edf",
     # part 2: learning from signals, forecasting, screening
     "ECG_CHANNELS", "FEATURE_COLUMNS", "FORECAST_FEATURES", "MinuteAHIModel", "MinuteDataset", "RESP_CHANNELS",
     "apply_scoring_rule", "check_windows", "flow_amplitude_ratio", "flow_reductions", "detect_r_peaks", "ecg_derived_signals", "evaluate_forecast",
     "fit_feature_model", "fit_forecaster", "fit_minute_ahi", "leakage_comparison", "make_forecast_table",
-    "make_minute_cnn", "make_minute_dataset", "minute_features", "minute_labels", "minute_windows",
+    "make_minute_cnn", "make_minute_dataset", "minute_features", "minute_labels", "minute_oracle",
+    "minute_windows",
     "plot_hypnogram", "predict_minutes", "random_minute_split", "rule_comparison", "screening_table",
     "stop_bang_like", "subject_bootstrap", "subject_split", "train_minute_cnn",
 ]

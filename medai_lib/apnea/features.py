@@ -104,6 +104,59 @@ def minute_labels(events: pd.DataFrame, n_minutes: int, *, min_overlap_s: float 
     return (overlap >= min_overlap_s).any(axis=1).astype(np.int8) if len(on) else np.zeros(n_minutes, np.int8)
 
 
+def minute_oracle(events: pd.DataFrame, n_minutes: int, *, min_overlap_s: float = 5.0,
+                  column: str = "p_annotated") -> np.ndarray:
+    """The oracle for the per-minute task: P(minute labelled apnea | the generator's latent events).
+
+    A minute's reference label is 1 when the reference scorer annotated an event covering at least
+    ``min_overlap_s`` seconds of it (:func:`minute_labels` with ``column="annotated"``). The scorer
+    annotates each event independently with probability ``p_annotated``, which depends on how clearly
+    the event's latent flow drop, desaturation, arousal and duration meet the AASM definition. So the
+    oracle probability of minute ``m`` is ``1 - prod(1 - p_annotated[e])`` over the events ``e`` that
+    cover it. No model can beat this score from the signals (it knows the hidden physiology, not only
+    its measurement): its AUC is the **oracle ceiling** of the per-minute task.
+
+    Parameters
+    ----------
+    events : DataFrame
+        ``onset_s, duration_s`` and ``column``: a generator's ``night.events``.
+    n_minutes : int
+    min_overlap_s : float, default 5.0
+        As in :func:`minute_labels`.
+    column : str, default "p_annotated"
+        Annotation probability per event; ``"p_annotated_4pct"`` for the 4% rule.
+
+    Returns
+    -------
+    ndarray of float, shape (n_minutes,)
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"onset_s": [50.0, 62.0], "duration_s": [20.0, 30.0], "p_annotated": [0.5, 0.5]})
+    >>> minute_oracle(ev, 3).tolist()
+    [0.5, 0.75, 0.0]
+    """
+    if not isinstance(events, pd.DataFrame) or not {"onset_s", "duration_s"} <= set(events.columns):
+        raise MedaiInputError("events must be a DataFrame with columns 'onset_s' and 'duration_s' (seconds), "
+                              "e.g. night.events.")
+    if column not in events.columns:
+        raise MedaiInputError(f"events has no column {column!r}: the oracle needs the generator's ground "
+                              "truth (night.events of a synthetic night); a scorer's or a real recording's "
+                              "events have none.")
+    if not isinstance(n_minutes, (int, np.integer)) or n_minutes < 1:
+        raise MedaiInputError(f"n_minutes must be a positive integer; got {n_minutes!r}.")
+    on = events["onset_s"].to_numpy(float)
+    if not len(on):
+        return np.zeros(n_minutes)
+    off = on + events["duration_s"].to_numpy(float)
+    p = np.clip(events[column].to_numpy(float), 0, 1)
+    starts = np.arange(n_minutes) * 60.0
+    overlap = np.clip(np.minimum(off[None, :], starts[:, None] + 60) - np.maximum(on[None, :], starts[:, None]),
+                      0, None)
+    covers = overlap >= min_overlap_s
+    return 1.0 - np.prod(np.where(covers, 1.0 - p[None, :], 1.0), axis=1)
+
+
 def minute_stages(hypnogram: np.ndarray, n_minutes: int, *, epoch_s: float = 30.0) -> np.ndarray:
     """The stage of each minute (its first epoch's), ``"?"`` past the end of the hypnogram.
 
@@ -334,7 +387,8 @@ def minute_windows(signals: Mapping[str, np.ndarray], sfreq: Mapping[str, float]
 
     Each window holds the minute and ``context_min`` minutes on either side (desaturation and the
     heart-rate response lag the event), resampled to ``rate`` Hz and normalised per night (SpO2 as
-    (x - 95) / 5, other channels by their 5-95% range). Edges are padded with the edge value.
+    (x - 95) / 5, other channels by their 5-95% range). Invalid SpO2 readings (probe off, below 50%, or
+    jumps faster than 4%/s) are bridged by interpolation first. Edges are padded with the edge value.
 
     Parameters
     ----------
@@ -372,7 +426,11 @@ def minute_windows(signals: Mapping[str, np.ndarray], sfreq: Mapping[str, float]
     starts = np.arange(n_min) * per_min
     idx = starts[:, None] + np.arange(length)[None, :]
     for j, c in enumerate(channels):
-        x = _normalise(_resample_to(signals[c], float(sfreq[c]), rate, n_min * per_min), c)
+        raw = np.asarray(signals[c])
+        if c == "spo2":  # oximeter artefacts (probe off, motion) are invalid readings: bridge them
+            raw = _clean_spo2(raw, float(sfreq[c]))
+            raw = np.nan_to_num(raw, nan=95.0)
+        x = _normalise(_resample_to(raw, float(sfreq[c]), rate, n_min * per_min), c)
         xp = np.pad(x, (pad, pad), mode="edge")
         out[:, j, :] = xp[idx]
     return out
@@ -386,13 +444,16 @@ class MinuteDataset:
     Attributes
     ----------
     table : DataFrame, shape (n_minutes_total, ...)
-        ``subject_id, minute, label, stage, sleep, position`` and the columns of :data:`FEATURE_COLUMNS`.
+        ``subject_id, minute, label`` (the reference scorer's annotation, see :func:`night_minutes`),
+        ``oracle`` (:func:`minute_oracle`), ``stage, sleep, position`` and the columns of
+        :data:`FEATURE_COLUMNS`.
     resp : ndarray of float32, shape (n_minutes_total, 4, n_resp_samples)
         Windows of :data:`RESP_CHANNELS` (see :func:`minute_windows`).
     ecg : ndarray of float32, shape (n_minutes_total, 2, n_ecg_samples)
         Windows of :data:`ECG_CHANNELS` (R-R intervals and R amplitudes from the ECG).
     subjects : DataFrame
-        One row per subject: ``subject_id, true_ahi, true_ahi_4pct, tst_h, n_minutes`` and covariates.
+        One row per subject: ``subject_id, true_ahi, true_ahi_4pct, reference_ahi, tst_h, n_minutes`` and
+        covariates (including the subject's latent traits, e.g. ``desat_gain``, ``flow_gain``).
     rate, ecg_rate : float
         Sampling rates of the windows.
     context_min : int
@@ -427,18 +488,25 @@ def night_minutes(night, *, rate: float = 8.0, ecg_rate: float = _ECG_RATE, cont
                   ecg_context_min: int = 2, windows: bool = True):
     """Table, respiratory windows and ECG windows of one night (see :class:`MinuteDataset`).
 
+    The label of a minute is the human reference annotation (``night.events["annotated"]``, see
+    :func:`minute_labels`) when the night has one, else the rule-based truth (``scored``); ``oracle``
+    is :func:`minute_oracle`, the best achievable probability of that label.
+
     Returns
     -------
     (DataFrame, ndarray, ndarray)
     """
     chans = ("flow", "thorax", "abdomen", "spo2", "ecg") if "ecg" in night.signals else RESP_CHANNELS
+    label_column = "annotated" if "annotated" in night.events.columns else "scored"
     feats = minute_features(night.signals, night.sfreq, channels=chans)
     n_min = len(feats)
     table = pd.DataFrame({
         "subject_id": night.subject_id, "minute": np.arange(n_min),
-        "label": minute_labels(night.events, n_min),
+        "label": minute_labels(night.events, n_min, column=label_column),
         "stage": minute_stages(night.hypnogram, n_min, epoch_s=night.epoch_s),
     })
+    if "p_annotated" in night.events.columns:
+        table["oracle"] = minute_oracle(night.events, n_min)
     table["sleep"] = np.isin(table["stage"], SLEEP_STAGES)
     if "position" in night.signals:
         pos = np.asarray(night.signals["position"])
@@ -509,7 +577,8 @@ def make_minute_dataset(cohort: SleepCohort, *, rate: float = 8.0, ecg_rate: flo
         ecgs.append(e)
         cov = {k: v for k, v in night.covariates.items() if k != "seed"}
         rows.append({**cov, "subject_id": night.subject_id, "true_ahi": night.true_ahi,
-                     "true_ahi_4pct": night.true_ahi_4pct, "tst_h": night.total_sleep_time_h,
+                     "true_ahi_4pct": night.true_ahi_4pct, "reference_ahi": night.reference_ahi,
+                     "tst_h": night.total_sleep_time_h,
                      "n_minutes": len(t)})
     return MinuteDataset(table=pd.concat(tables, ignore_index=True), resp=np.concatenate(resps),
                          ecg=np.concatenate(ecgs), subjects=pd.DataFrame(rows), rate=float(rate),
@@ -518,5 +587,6 @@ def make_minute_dataset(cohort: SleepCohort, *, rate: float = 8.0, ecg_rate: flo
 
 
 __all__ = ["ECG_CHANNELS", "ECG_FEATURE_COLUMNS", "FEATURE_COLUMNS", "MinuteDataset", "RESP_CHANNELS",
-           "detect_r_peaks", "ecg_derived_signals", "make_minute_dataset", "minute_features", "minute_labels", "minute_stages",
+           "detect_r_peaks", "ecg_derived_signals", "make_minute_dataset", "minute_features", "minute_labels",
+           "minute_oracle", "minute_stages",
            "minute_windows", "night_minutes"]

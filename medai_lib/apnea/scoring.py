@@ -6,6 +6,7 @@ present, the sleep-stage hypnogram; it never sees a generator's ground truth.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -319,8 +320,10 @@ def score_psg(
     # --- oxygen desaturation index
     thr = 3.0 if hypopnea_rule == "3a" else 4.0
     if np.isfinite(spo2).all() and len(spo2) > 10:
-        peaks, props = sps.find_peaks(-spo2, prominence=thr, wlen=int(120 * fs_o),
-                                      distance=int(max(10 * fs_o, 1)))
+        with warnings.catch_warnings():  # flat stretches (bridged probe-off periods) have no prominence
+            warnings.filterwarnings("ignore", message="some peaks have a prominence of 0")
+            peaks, props = sps.find_peaks(-spo2, prominence=thr, wlen=int(120 * fs_o),
+                                          distance=int(max(10 * fs_o, 1)))
         nadir_s = peaks / fs_o
         drops = props["prominences"]
         if stage_sec is not None:

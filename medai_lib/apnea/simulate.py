@@ -20,7 +20,7 @@ from medai_lib.errors import MedaiInputError
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 STAGES = ("W", "N1", "N2", "N3", "R")
 SLEEP_STAGES = ("N1", "N2", "N3", "R")
@@ -42,8 +42,23 @@ UNITS = MappingProxyType({
 
 _EVENT_COLUMNS = [
     "onset_s", "duration_s", "type", "mechanism", "flow_drop", "desat_pct", "desat_lag_s", "arousal",
-    "stage", "position", "scored", "scored_4pct",
+    "stage", "position", "scored", "scored_4pct", "p_annotated", "annotated", "p_annotated_4pct",
+    "annotated_4pct",
 ]
+_ARTEFACT_COLUMNS = ["onset_s", "duration_s", "channel", "kind"]
+
+#: How a human reference scorer reads an event (inter-scorer variability). Each criterion of the AASM
+#: rule is judged by eye with some uncertainty: the probability that the criterion is judged met is a
+#: logistic function of the true value around the cut-off, with the given scale. An arousal ending the
+#: event is seen with probability ``arousal_seen``; ``lapse`` is the chance that even a clear event is
+#: left out (fatigue, a busy epoch). Each night is read by its own scorer, who is a little stricter or
+#: more lenient: ``drop_offset`` and ``desat_offset_pct`` shift that scorer's cut-offs (each subject's
+#: draw is in ``night.covariates`` as ``scorer_drop_offset``, ``scorer_desat_offset_pct`` and
+#: ``scorer_arousal_seen``).
+REFERENCE_SCORER = MappingProxyType({
+    "duration_scale_s": 1.5, "apnea_drop_scale": 0.03, "hypopnea_drop_scale": 0.12,
+    "desat_scale_pct": 1.2, "arousal_seen": 0.7, "lapse": 0.06, "drop_offset": 0.0, "desat_offset_pct": 0.0,
+})
 
 
 @dataclass(frozen=True)
@@ -60,31 +75,40 @@ class NightConfig:
         Standard deviation of the oximeter noise, in % saturation.
     flow_dropouts_per_h : float
         Rate of cannula displacements (flat flow for 1-3 min, effort and SpO2 unaffected).
-    spo2_artefacts_per_h : float
-        Rate of oximeter probe artefacts (abrupt, physiologically impossible drops of a few seconds).
     mouth_breathing_per_h : float
-        Rate of mouth-breathing spells (nasal flow down to 30-60% for 2-8 min, effort unchanged).
+        Rate of mouth-breathing spells (nasal flow down to 20-60% for 2-8 min, effort and SpO2 unchanged).
+    spo2_artefacts_per_h : float
+        Rate of oximeter probe motion artefacts (abrupt, physiologically impossible drops of a few seconds).
+    spo2_dropouts_per_h : float
+        Rate of oximeter probe-off periods (30 s to 4 min of invalid readings, stored as 0%).
     movement_artefacts_per_h : float
         Rate of movement bursts (large, broadband deflections on all channels for a few seconds).
     eeg_noise_uv : float
         Extra white noise on the EEG, in microvolts.
     """
 
-    noise: float = 0.03
+    noise: float = 0.05
     effort_gain: float = 1.0
-    spo2_noise: float = 0.15
-    flow_dropouts_per_h: float = 0.0
-    mouth_breathing_per_h: float = 0.0
-    spo2_artefacts_per_h: float = 0.0
+    spo2_noise: float = 0.25
+    flow_dropouts_per_h: float = 0.25
+    mouth_breathing_per_h: float = 0.5
+    spo2_artefacts_per_h: float = 1.0
+    spo2_dropouts_per_h: float = 0.2
     movement_artefacts_per_h: float = 0.5
     eeg_noise_uv: float = 2.0
 
     @classmethod
     def noisy(cls) -> "NightConfig":
         """A harder configuration: more noise and artefact, weaker effort belts."""
-        return cls(noise=0.12, effort_gain=0.35, spo2_noise=0.35, flow_dropouts_per_h=0.4,
-                   mouth_breathing_per_h=0.5,
-                   spo2_artefacts_per_h=1.0, movement_artefacts_per_h=2.0, eeg_noise_uv=6.0)
+        return cls(noise=0.12, effort_gain=0.35, spo2_noise=0.4, flow_dropouts_per_h=0.5,
+                   mouth_breathing_per_h=1.0, spo2_artefacts_per_h=2.0, spo2_dropouts_per_h=0.4,
+                   movement_artefacts_per_h=2.0, eeg_noise_uv=6.0)
+
+    @classmethod
+    def clean(cls) -> "NightConfig":
+        """An idealised recording: little noise, no cannula, mouth-breathing or oximeter artefacts."""
+        return cls(noise=0.03, spo2_noise=0.15, flow_dropouts_per_h=0.0, mouth_breathing_per_h=0.0,
+                   spo2_artefacts_per_h=0.0, spo2_dropouts_per_h=0.0)
 
 
 def _resolve_config(config: "NightConfig | str") -> NightConfig:
@@ -94,8 +118,10 @@ def _resolve_config(config: "NightConfig | str") -> NightConfig:
         return NightConfig()
     if config == "noisy":
         return NightConfig.noisy()
+    if config == "clean":
+        return NightConfig.clean()
     raise MedaiInputError(
-        f"config must be 'default', 'noisy' or a NightConfig instance; got {config!r}."
+        f"config must be 'default', 'noisy', 'clean' or a NightConfig instance; got {config!r}."
     )
 
 
@@ -117,17 +143,35 @@ class Night:
     epoch_s : float
         Epoch length of the hypnogram in seconds.
     events : pandas.DataFrame
-        Every respiratory disturbance: ``onset_s, duration_s, type, mechanism, flow_drop, desat_pct,
-        desat_lag_s, arousal, stage, position, scored`` (meets the AASM 2012 rule: apnea, or hypopnea
-        with >=3% desaturation or arousal) and ``scored_4pct`` (apnea, or hypopnea with >=4%).
+        Every respiratory disturbance, from RERA-like flow limitation to complete apnea, with its latent
+        (true) physiology drawn on a continuum: ``onset_s, duration_s, type, mechanism, flow_drop``
+        (0.1-1.0), ``desat_pct`` (true SpO2 fall, %), ``desat_lag_s`` (event end to SpO2 nadir),
+        ``arousal``, ``stage``, ``position``; ``scored`` (the latent values meet the AASM 2012 rule:
+        >= 10 s and an apnea, flow down >= 90%, or a hypopnea, down >= 30% with >= 3% desaturation or
+        an arousal) and ``scored_4pct`` (apnea, or hypopnea with >= 4%). The human reference
+        annotation: ``p_annotated``, the probability that a reference scorer marks the event, which
+        depends on how clearly each criterion is met (see :data:`REFERENCE_SCORER`), ``annotated``
+        (that scorer's decision, drawn once), and the same for the 4% rule (``p_annotated_4pct``,
+        ``annotated_4pct``; one draw serves both, so an event annotated under 4% is annotated under 3%).
     arousals : pandas.DataFrame
         ``onset_s, duration_s, cause`` (``respiratory`` or ``spontaneous``).
     covariates : mapping
-        Age, sex, BMI, neck circumference, snoring, hypertension, target AHI.
+        Age, sex, BMI, neck circumference, snoring, hypertension, target AHI, and the subject's
+        latent physiology and measurement traits: ``flow_gain`` (nasal-pressure amplitude),
+        ``desat_gain`` (desaturation per unit of event), ``desat_lag_mean_s``, ``hr_response``
+        (heart-rate swing at events), ``spo2_noise`` (oximeter noise, %), ``artefact_proneness``, and
+        the night's reference scorer (``scorer_drop_offset``, ``scorer_desat_offset_pct``,
+        ``scorer_arousal_seen``; see :data:`REFERENCE_SCORER`).
     true_ahi : float
-        Scored events per hour of sleep (AASM 2012, 3% or arousal).
+        Events meeting the rule (``scored``) per hour of sleep (AASM 2012, 3% or arousal).
     true_ahi_4pct : float
         The same with the 4% hypopnea rule.
+    artefacts : pandas.DataFrame
+        Sensor artefacts: ``onset_s, duration_s, channel`` (``flow`` or ``spo2``), ``kind``
+        (``cannula_off``, ``mouth_breathing``, ``probe_motion``, ``probe_off``).
+    reference_ahi : float
+        Events the reference scorer annotated (``annotated``) per hour of sleep: the AHI a human
+        scorer would report, which differs from ``true_ahi`` by inter-scorer variability.
     """
 
     subject_id: str
@@ -140,6 +184,8 @@ class Night:
     covariates: Mapping[str, object]
     true_ahi: float
     true_ahi_4pct: float
+    artefacts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_ARTEFACT_COLUMNS))
+    reference_ahi: float = float("nan")
 
     @property
     def duration_s(self) -> float:
@@ -274,8 +320,106 @@ def _make_hypnogram(n_epochs: int, age: float, severity: float, rng: np.random.G
 
 # --------------------------------------------------------------------------------------------------
 # respiratory events
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+
+
+def reference_annotation_probability(events: pd.DataFrame, *, rule: str = "3a",
+                                     scorer: "Mapping[str, float] | None" = None) -> np.ndarray:
+    """Probability that a human reference scorer annotates each event, from its latent physiology.
+
+    A scorer judges each AASM criterion by eye: duration >= 10 s, flow down >= 90% (apnea) or >= 30%
+    (hypopnea) and, for a hypopnea, a desaturation >= 3% (rule ``"3a"``, or an arousal, seen with
+    probability ``arousal_seen``) or >= 4% (rule ``"4"``). Each criterion is judged met with a
+    logistic probability of the true value around its cut-off (scales in :data:`REFERENCE_SCORER`),
+    so clear events are annotated almost always (``1 - lapse``), events far below the definition
+    almost never, and events near a cut-off about half the time, as between real scorers.
+
+    Parameters
+    ----------
+    events : DataFrame
+        ``duration_s, flow_drop, desat_pct, arousal`` (``night.events``).
+    rule : {"3a", "4"}, default "3a"
+    scorer : mapping, optional
+        Values replacing those of :data:`REFERENCE_SCORER` (e.g. one night's scorer offsets).
+
+    Returns
+    -------
+    ndarray of float, shape (n_events,)
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"duration_s": [25.0, 25.0, 5.0], "flow_drop": [1.0, 0.3, 1.0],
+    ...                    "desat_pct": [6.0, 1.0, 6.0], "arousal": [True, False, True]})
+    >>> np.round(reference_annotation_probability(ev), 2).tolist()
+    [0.94, 0.07, 0.03]
+    """
+    if rule not in ("3a", "4"):
+        raise MedaiInputError(f"rule must be '3a' or '4'; got {rule!r}.")
+    unknown = sorted(set(scorer or {}) - set(REFERENCE_SCORER))
+    if unknown:
+        raise MedaiInputError(f"scorer has unknown keys {unknown}; choose among {sorted(REFERENCE_SCORER)}.")
+    missing = [c for c in ("duration_s", "flow_drop", "desat_pct", "arousal") if c not in events.columns]
+    if missing:
+        raise MedaiInputError(f"events is missing columns {missing}; pass a ground-truth table such as "
+                              "night.events.")
+    r = {**REFERENCE_SCORER, **dict(scorer or {})}
+    dur = events["duration_s"].to_numpy(float)
+    drop = events["flow_drop"].to_numpy(float)
+    desat = events["desat_pct"].to_numpy(float)
+    aro = events["arousal"].to_numpy(bool)
+    s_dur = _sigmoid((dur - 10.0) / r["duration_scale_s"])
+    s_apnea = _sigmoid((drop - 0.9 - r["drop_offset"] / 3) / r["apnea_drop_scale"])
+    s_hyp = _sigmoid((drop - 0.3 - r["drop_offset"]) / r["hypopnea_drop_scale"])
+    if rule == "3a":
+        s_desat = _sigmoid((desat - 3.0 - r["desat_offset_pct"]) / r["desat_scale_pct"])
+        second = 1 - (1 - s_desat) * (1 - r["arousal_seen"] * aro)
+    else:
+        second = _sigmoid((desat - 4.0 - r["desat_offset_pct"]) / r["desat_scale_pct"])
+    return (1 - r["lapse"]) * s_dur * (s_apnea + (1 - s_apnea) * s_hyp * second)
+
+
+def _event_physiology(n: int, phys: Mapping[str, float], central_fraction: float,
+                      rng: np.random.Generator) -> pd.DataFrame:
+    """Latent parameters of ``n`` breathing disturbances, drawn on a continuum (vectorised)."""
+    p_central = float(np.clip(central_fraction, 0, 1))
+    apnea_kind = rng.random(n) < phys["apnea_share"]
+    # residual flow of apneas: mostly < 10% of baseline, some just above (scored as hypopneas)
+    resid = np.minimum(rng.exponential(0.045, n), 0.3)
+    hyp_drop = 0.08 + 0.82 * rng.beta(1.8, 2.0, n)
+    drop = np.where(apnea_kind, 1 - resid, hyp_drop)
+    r2 = rng.random(n)
+    ap_type = np.where(r2 < p_central, "central_apnea",
+                       np.where(r2 < p_central + 0.08, "mixed_apnea", "obstructive_apnea"))
+    hyp_mech = np.where(rng.random(n) < 0.5 * p_central + 0.05, "central", "obstructive")
+    is_apnea = apnea_kind & (drop >= 0.9)
+    etype = np.where(is_apnea, ap_type, "hypopnea")
+    ap_mech = np.where(ap_type == "central_apnea", "central",
+                       np.where(ap_type == "mixed_apnea", "mixed", "obstructive"))
+    mech = np.where(apnea_kind, ap_mech, hyp_mech)
+    # a failed apnea of mixed type becomes an obstructive hypopnea
+    mech = np.where(~is_apnea & (mech == "mixed"), "obstructive", mech)
+    median = np.where(apnea_kind, 19.0, 23.0)
+    duration = np.clip(rng.lognormal(np.log(median), 0.4), 6.0, 75.0)
+    # true SpO2 fall: grows with event length and depth, scaled by the subject's desaturation gain
+    desat = phys["desat_gain"] * (0.3 + 0.25 * duration * drop ** 1.2) * rng.lognormal(0.0, 0.45, n)
+    desat = np.clip(desat, 0.0, 25.0)
+    z = -2.3 + 3.2 * drop + 0.04 * (duration - 20) + 0.15 * desat
+    arousal = rng.random(n) < np.clip(phys["arousability"] * _sigmoid(z), 0, 0.97)
+    return pd.DataFrame({"duration_s": duration, "type": etype, "mechanism": mech, "flow_drop": drop,
+                         "desat_pct": desat, "arousal": arousal})
+
+
+def _meets_rule(ev: pd.DataFrame, desat_thr: float, use_arousal: bool) -> np.ndarray:
+    apnea = (ev["type"] != "hypopnea").to_numpy()
+    hyp = (ev["flow_drop"].to_numpy() >= 0.3) & ((ev["desat_pct"].to_numpy() >= desat_thr)
+                                               | (use_arousal & ev["arousal"].to_numpy(bool)))
+    return (ev["duration_s"].to_numpy() >= 10.0) & (apnea | hyp)
+
+
 def _draw_events(hyp: np.ndarray, epoch_s: float, position: np.ndarray, target_ahi: float,
-                 central_fraction: float, rng: np.random.Generator) -> pd.DataFrame:
+                 central_fraction: float, phys: Mapping[str, float],
+                 rng: np.random.Generator) -> pd.DataFrame:
     n_sec = len(position)
     stage_sec = np.repeat(hyp, int(epoch_s))[:n_sec]
     sleep = np.isin(stage_sec, SLEEP_STAGES)
@@ -283,8 +427,25 @@ def _draw_events(hyp: np.ndarray, epoch_s: float, position: np.ndarray, target_a
     stage_w = {"W": 0.0, "N1": 1.0, "N2": 1.0, "N3": 0.4, "R": 2.2}
     w = np.vectorize(stage_w.get, otypes=[float])(stage_sec) * np.where(position == 0, 2.0, 1.0)
     n_qual = int(round(target_ahi * tst_h))
-    n_sub = int(round((0.15 + 0.1 * rng.random()) * n_qual)) + int(rng.poisson(3))
-    n_total = n_qual + n_sub
+    # a pool of disturbances on the continuum; take them in order until n_qual meet the rule, so the
+    # share of sub-threshold disturbances is the one the physiology gives. Plus RERA-like flow
+    # limitation (shallow, arousal, little desaturation) that even healthy sleepers have.
+    pool = _event_physiology(max(4 * n_qual, 8), phys, central_fraction, rng)
+    meets = _meets_rule(pool, 3.0, True)
+    if n_qual and meets.sum() >= n_qual:
+        pool = pool.iloc[: int(np.flatnonzero(meets)[n_qual - 1]) + 1]
+    elif n_qual == 0:
+        pool = pool.iloc[:0]
+    n_rera = int(rng.poisson(phys["rera_per_h"] * tst_h))
+    if n_rera:
+        rera = _event_physiology(n_rera, {**phys, "apnea_share": 0.0}, 0.0, rng)
+        rera["flow_drop"] = rng.uniform(0.1, 0.36, n_rera)
+        rera["mechanism"] = "obstructive"
+        rera["desat_pct"] = np.clip(phys["desat_gain"] * rng.lognormal(np.log(1.2), 0.6, n_rera), 0, 6)
+        rera["arousal"] = rng.random(n_rera) < 0.85
+        pool = pd.concat([pool, rera], ignore_index=True)
+    pool = pool.iloc[rng.permutation(len(pool))].reset_index(drop=True)
+    n_total = len(pool)
     if n_total == 0 or w.sum() == 0:
         return pd.DataFrame(columns=_EVENT_COLUMNS)
     # cap the local rate so that events fit (mean event plus recovery about 45 s)
@@ -294,77 +455,76 @@ def _draw_events(hyp: np.ndarray, epoch_s: float, position: np.ndarray, target_a
     cum = np.cumsum(w)
     u = (np.arange(n_total) + 0.5 + rng.uniform(-0.35, 0.35, n_total)) / n_total
     onsets = np.searchsorted(cum, u * cum[-1]).astype(float) + rng.uniform(0, 1, n_total)
-    qualifies = rng.permutation(np.r_[np.ones(n_qual, bool), np.zeros(n_sub, bool)])
-
+    gaps = rng.uniform(10.0, 22.0, n_total)
+    lags = np.clip(phys["desat_lag_mean_s"] + rng.normal(0.0, 3.0, n_total), 10.0, 45.0)
     rows = []
     prev_end = -np.inf
-    p_central = np.clip(central_fraction, 0, 1)
+    dur_a, type_a, mech_a = (pool[c].to_numpy() for c in ("duration_s", "type", "mechanism"))
+    drop_a, desat_a, aro_a = (pool[c].to_numpy() for c in ("flow_drop", "desat_pct", "arousal"))
     for k in range(n_total):
-        q = bool(qualifies[k])
-        r = rng.random()
-        p_apnea = 0.45
-        if r < p_apnea:
-            r2 = rng.random()
-            if r2 < p_central:
-                etype, mech = "central_apnea", "central"
-            elif r2 < p_central + 0.08:
-                etype, mech = "mixed_apnea", "mixed"
-            else:
-                etype, mech = "obstructive_apnea", "obstructive"
-        else:
-            etype = "hypopnea"
-            mech = "central" if rng.random() < 0.5 * p_central + 0.05 else "obstructive"
-        apnea = etype != "hypopnea"
-        median_dur = 20.0 if apnea else 22.0
-        duration = float(np.clip(rng.lognormal(np.log(median_dur), 0.35), 10.5, 65.0))
-        if rng.random() < 0.1:
-            duration = float(rng.uniform(10.2, 12.0))
-        if apnea:
-            drop = float(1 - (rng.uniform(0.06, 0.095) if rng.random() < 0.15 else rng.uniform(0, 0.06)))
-        else:
-            rd = rng.random()
-            drop = float(rng.uniform(0.30, 0.36) if rd < 0.15 else
-                         rng.uniform(0.80, 0.88) if rd < 0.25 else rng.uniform(0.36, 0.8))
-        arousal = bool(rng.random() < (0.75 if apnea else 0.5))
-        desat = float(np.clip(1.5 + 0.15 * duration * drop + rng.normal(0, 1.5), 0.8, 25.0))
-        if not q:
-            kind = rng.choice(["short", "shallow", "no_desat"], p=[0.4, 0.3, 0.3])
-            if kind == "short":
-                duration = float(rng.uniform(8.5, 9.8) if rng.random() < 0.5 else rng.uniform(6.0, 8.5))
-            elif kind == "shallow":
-                etype, mech = "hypopnea", "obstructive"
-                drop = float(rng.uniform(0.22, 0.28) if rng.random() < 0.5 else rng.uniform(0.12, 0.22))
-                desat = float(rng.uniform(0.5, 4.0))
-            else:
-                etype = "hypopnea"
-                mech = "obstructive" if mech == "mixed" else mech
-                drop = float(rng.uniform(0.3, 0.7))
-                desat = float(rng.uniform(2.4, 2.9) if rng.random() < 0.5 else rng.uniform(0.5, 2.4))
-                arousal = False
-        elif not apnea:
-            # a qualifying hypopnea: desaturation of at least 3%, or an arousal
-            if rng.random() < 0.7:
-                desat = float(rng.uniform(3.0, 3.6) if rng.random() < 0.2 else 3.6 + rng.exponential(2.0))
-            else:
-                desat = float(rng.uniform(0.5, 2.8))
-                arousal = True
-        gap = float(rng.uniform(10.0, 22.0))
-        onset = max(float(onsets[k]), prev_end + gap)
+        duration = float(dur_a[k])
+        onset = max(float(onsets[k]), prev_end + float(gaps[k]))
         end = onset + duration
         a, b = int(onset), int(np.ceil(end))
         if b + 45 >= n_sec or not sleep[a:b].all():
             continue
         prev_end = end
-        lag = float(np.clip(rng.normal(25.0, 5.0), 15.0, 40.0))
-        rows.append((onset, duration, etype, mech, drop, desat, lag, arousal, stage_sec[a],
-                     POSITIONS[int(position[a])]))
-    ev = pd.DataFrame(rows, columns=_EVENT_COLUMNS[:-2])
-    apnea = ev["type"] != "hypopnea"
-    long_enough = ev["duration_s"] >= 10.0
-    hypopnea_ok = (ev["flow_drop"] >= 0.3) & ((ev["desat_pct"] >= 3.0) | ev["arousal"])
-    ev["scored"] = long_enough & (apnea | hypopnea_ok)
-    ev["scored_4pct"] = long_enough & (apnea | ((ev["flow_drop"] >= 0.3) & (ev["desat_pct"] >= 4.0)))
+        rows.append((onset, duration, str(type_a[k]), str(mech_a[k]), float(drop_a[k]), float(desat_a[k]),
+                     float(lags[k]), bool(aro_a[k]), stage_sec[a], POSITIONS[int(position[a])]))
+    ev = pd.DataFrame(rows, columns=_EVENT_COLUMNS[:10])
+    if ev.empty:
+        return pd.DataFrame(columns=_EVENT_COLUMNS)
+    ev["scored"] = _meets_rule(ev, 3.0, True)
+    ev["scored_4pct"] = _meets_rule(ev, 4.0, False)
+    # the reference scorer: one uniform draw per event, so 4%-annotated implies 3%-annotated
+    u_ref = rng.random(len(ev))
+    scorer = {"drop_offset": phys["scorer_drop_offset"], "desat_offset_pct": phys["scorer_desat_offset_pct"],
+              "arousal_seen": phys["scorer_arousal_seen"]}
+    ev["p_annotated"] = reference_annotation_probability(ev, rule="3a", scorer=scorer)
+    ev["annotated"] = u_ref < ev["p_annotated"].to_numpy()
+    ev["p_annotated_4pct"] = np.minimum(reference_annotation_probability(ev, rule="4", scorer=scorer),
+                                        ev["p_annotated"])
+    ev["annotated_4pct"] = u_ref < ev["p_annotated_4pct"].to_numpy()
     return ev
+
+
+def _subject_physiology(cov: Mapping[str, object], cfg: "NightConfig", rng: np.random.Generator) -> dict:
+    """Latent traits of one subject: how the body and the sensors respond (between-subject variation)."""
+    return {
+        "flow_gain": float(rng.lognormal(0.0, 0.35)),
+        "desat_gain": float(np.clip(rng.lognormal(0.0, 0.35), 0.4, 2.5)),
+        "desat_lag_mean_s": float(np.clip(rng.normal(24.0, 4.0), 15.0, 35.0)),
+        "hr_response": float(np.clip(rng.lognormal(0.0, 0.5), 0.2, 3.0)),
+        "arousability": float(rng.uniform(0.6, 1.1)),
+        "apnea_share": float(rng.uniform(0.1, 0.4)),
+        "rera_per_h": float(rng.uniform(2.0, 8.0)),
+        "rem_irregularity": float(rng.uniform(0.6, 1.6)),
+        "spo2_noise": float(cfg.spo2_noise * rng.lognormal(0.0, 0.4)),
+        "artefact_proneness": float(np.clip(rng.lognormal(0.0, 0.7), 0.1, 5.0)),
+        # the night's reference scorer: stricter or more lenient than the textbook cut-offs
+        "scorer_drop_offset": float(np.clip(rng.normal(-0.03, 0.05), -0.15, 0.1)),
+        "scorer_desat_offset_pct": float(np.clip(rng.normal(-0.4, 0.5), -1.5, 1.0)),
+        "scorer_arousal_seen": float(rng.uniform(0.5, 0.95)),
+    }
+
+
+def _draw_artefacts(n_sec: int, cfg: "NightConfig", proneness: float,
+                    rng: np.random.Generator) -> pd.DataFrame:
+    """Sensor artefact periods, independent of which channels are synthesised."""
+    rows = []
+    hours = n_sec / 3600.0
+    for kind, channel, rate, lo, hi in (("cannula_off", "flow", cfg.flow_dropouts_per_h, 60, 180),
+                                        ("mouth_breathing", "flow", cfg.mouth_breathing_per_h, 120, 480),
+                                        ("probe_motion", "spo2", cfg.spo2_artefacts_per_h, 2, 8),
+                                        ("probe_off", "spo2", cfg.spo2_dropouts_per_h, 30, 240)):
+        k = int(rng.poisson(rate * proneness * hours)) if rate > 0 else 0
+        if k == 0 or n_sec <= hi + 10:
+            continue
+        on = rng.uniform(0, n_sec - hi - 10, k)
+        du = rng.uniform(lo, hi, k)
+        rows += [(float(a), float(d), channel, kind) for a, d in zip(on, du)]
+    out = pd.DataFrame(rows, columns=_ARTEFACT_COLUMNS)
+    return out.sort_values("onset_s", ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -391,7 +551,7 @@ def make_night(
     covariates : mapping, optional
         ``age`` (years), ``central_fraction`` (share of apneas that are central), ``supine_pref``
         (0-1), ``heart_rate`` (bpm), ``spo2_baseline`` (%). Defaults are typical values.
-    config : NightConfig or {"default", "noisy"}, default "default"
+    config : NightConfig or {"default", "noisy", "clean"}, default "default"
         Signal quality.
     channels : tuple of str, optional
         Channels to synthesise (default: all of :data:`CHANNELS`). Leaving out what is not needed
@@ -427,6 +587,8 @@ def make_night(
     n_epochs = int(hours * 3600 // epoch_s)
     n_sec = int(n_epochs * epoch_s)
 
+    phys_rng, art_rng = rng.spawn(2)
+    phys = _subject_physiology(cov, cfg, phys_rng)
     hyp = _make_hypnogram(n_epochs, float(cov["age"]), float(target_ahi), rng)
     stage_sec = np.repeat(hyp, int(epoch_s))
 
@@ -439,7 +601,9 @@ def make_night(
     pos_codes = rng.choice(4, size=n_changes + 1, p=[sp, (1 - sp) * 0.45, (1 - sp) * 0.45, (1 - sp) * 0.1])
     position = pos_codes[np.searchsorted(change_at, np.arange(n_sec), side="right")].astype(np.float32)
 
-    events = _draw_events(hyp, epoch_s, position, float(target_ahi), float(cov["central_fraction"]), rng)
+    events = _draw_events(hyp, epoch_s, position, float(target_ahi), float(cov["central_fraction"]), phys,
+                          rng)
+    artefacts = _draw_artefacts(n_sec, cfg, phys["artefact_proneness"], art_rng)
 
     # arousals: at the end of most events, plus spontaneous ones during sleep
     ev_ar = events[events["arousal"]]
@@ -467,12 +631,13 @@ def make_night(
     sub = rng.spawn(7)
     resp = None
     if {"flow", "thorax", "abdomen", "ecg"} & set(channels):
-        resp = _respiration(stage_idx, epoch_s, n_sec, events, cfg, sub[0])
+        resp = _respiration(stage_idx, epoch_s, n_sec, events, artefacts, phys, cfg, sub[0])
         for ch in ("flow", "thorax", "abdomen"):
             if ch in channels:
                 signals[ch] = resp[ch]
     if "spo2" in channels:
-        signals["spo2"] = _spo2(stage_sec, events, cfg, float(cov["spo2_baseline"]), n_sec, sub[1])
+        signals["spo2"] = _spo2(stage_sec, events, artefacts, phys, cfg, float(cov["spo2_baseline"]), n_sec,
+                                sub[1])
     if "position" in channels:
         signals["position"] = position
     eeg_delta = None
@@ -486,19 +651,22 @@ def make_night(
         signals["emg"] = _emg(stage_idx, epoch_s, n_sec, arousals, sub[4])
     if "ecg" in channels:
         signals["ecg"] = _ecg(stage_idx, epoch_s, n_sec, events, arousals, resp["phase"],
-                              float(cov["heart_rate"]), sub[5])
+                              float(cov["heart_rate"]), phys["hr_response"], sub[5])
     if cfg.movement_artefacts_per_h > 0:
         _movement_artefacts(signals, sfreq, n_sec, cfg, sub[6])
 
     tst_h = float(np.isin(hyp, SLEEP_STAGES).sum() * epoch_s / 3600.0)
     true_ahi = float(events["scored"].sum() / tst_h) if tst_h > 0 else 0.0
     true_ahi_4 = float(events["scored_4pct"].sum() / tst_h) if tst_h > 0 else 0.0
-    cov = {**cov, "target_ahi": float(target_ahi)}
+    reference_ahi = float(events["annotated"].sum() / tst_h) if tst_h > 0 else 0.0
+    traits = ("flow_gain", "desat_gain", "desat_lag_mean_s", "hr_response", "spo2_noise",
+              "artefact_proneness", "scorer_drop_offset", "scorer_desat_offset_pct", "scorer_arousal_seen")
+    cov = {**cov, "target_ahi": float(target_ahi), **{k: phys[k] for k in traits}}
     frozen = {k: _readonly(v) for k, v in signals.items()}
     return Night(subject_id=subject_id, signals=frozen, sfreq=sfreq,
                  hypnogram=_readonly(hyp), epoch_s=epoch_s, events=events.reset_index(drop=True),
                  arousals=arousals, covariates=cov, true_ahi=true_ahi,
-                 true_ahi_4pct=true_ahi_4)
+                 true_ahi_4pct=true_ahi_4, artefacts=artefacts, reference_ahi=reference_ahi)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -508,7 +676,8 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 def _respiration(stage_idx: np.ndarray, epoch_s: float, n_sec: int, events: pd.DataFrame,
-                 cfg: NightConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
+                 artefacts: pd.DataFrame, phys: Mapping[str, float], cfg: NightConfig,
+                 rng: np.random.Generator) -> dict[str, np.ndarray]:
     fs = SAMPLING_RATES["flow"]
     n = int(n_sec * fs)
     t = np.arange(n, dtype=np.float32) / np.float32(fs)
@@ -529,7 +698,7 @@ def _respiration(stage_idx: np.ndarray, epoch_s: float, n_sec: int, events: pd.D
     breath_idx = phase.astype(np.int64)
     breath_epoch = (np.searchsorted(phase, np.arange(n_breaths)) / fs / epoch_s).astype(int)
     breath_stage = stage_idx[np.minimum(breath_epoch, len(stage_idx) - 1)]
-    breath_sd = np.array([0.15, 0.08, 0.07, 0.05, 0.18])[breath_stage]
+    breath_sd = np.array([0.15, 0.08, 0.07, 0.05, 0.18 * phys["rem_irregularity"]])[breath_stage]
     per_breath = np.clip(rng.normal(1.0, breath_sd), 0.5, 1.6).astype(np.float32)
     # sighs (a deep breath, then a short central pause) a few times an hour: normal, not events
     sighs = np.flatnonzero(rng.random(n_breaths) < 6.0 / 900.0)
@@ -543,6 +712,10 @@ def _respiration(stage_idx: np.ndarray, epoch_s: float, n_sec: int, events: pd.D
     s = np.sin(2 * np.pi * phase)
     stage_amp = _per_epoch(np.array([1.15, 1.0, 0.95, 0.95, 1.05])[stage_idx], fs, epoch_s, n, 10)
     amp = per_breath * (1 + 0.1 * slow) * stage_amp
+    # REM: irregular breathing, with runs of shallower breaths that are not events (no desaturation)
+    rem = _per_epoch((stage_idx == 4).astype(np.float32), fs, epoch_s, n, 10)
+    rem_mod = np.interp(t, sec, _smooth_noise(rng, n_sec, 1.0, 12)).astype(np.float32)
+    amp = amp * np.clip(1 + 0.3 * phys["rem_irregularity"] * rem * rem_mod, 0.3, 1.8)
 
     drive = np.ones(n, np.float32)      # central drive (0 in central apnea)
     patency = np.ones(n, np.float32)    # upper-airway patency (residual flow in obstruction)
@@ -584,34 +757,40 @@ def _respiration(stage_idx: np.ndarray, epoch_s: float, n_sec: int, events: pd.D
     effort = amp * drive * effort_gain * np.float32(cfg.effort_gain)
     thorax = effort * np.sin(2 * np.pi * phase)
     abdomen = 1.2 * effort * np.sin(2 * np.pi * phase - 0.15 - paradox)
-    drift = np.interp(t, sec, _smooth_noise(rng, n_sec, 0.1, 60)).astype(np.float32)
-    flow = flow + drift + cfg.noise * rng.standard_normal(n).astype(np.float32)
+    # nasal pressure: the subject's amplitude, a slowly wandering gain (cannula position) and drift
+    wander = np.interp(t, sec, _smooth_noise(rng, n_sec, 0.15, 900))
+    gain = phys["flow_gain"] * np.exp(wander).astype(np.float32)
+    drift = np.interp(t, sec, _smooth_noise(rng, n_sec, 0.25, 120)).astype(np.float32)
+    flow = gain * flow + phys["flow_gain"] * drift + cfg.noise * rng.standard_normal(n).astype(np.float32)
     thorax = thorax + cfg.noise * rng.standard_normal(n).astype(np.float32)
     abdomen = abdomen + cfg.noise * rng.standard_normal(n).astype(np.float32)
-    if cfg.mouth_breathing_per_h > 0:  # nasal cannula sees less flow; effort and SpO2 unchanged
-        k = int(rng.poisson(cfg.mouth_breathing_per_h * n_sec / 3600))
-        for st in rng.uniform(0, n_sec - 600, k):
-            a, b = int(st * fs), int((st + rng.uniform(120, 480)) * fs)
-            flow[a:b] *= np.float32(rng.uniform(0.3, 0.6))
-    if cfg.flow_dropouts_per_h > 0:
-        k = int(rng.poisson(cfg.flow_dropouts_per_h * n_sec / 3600))
-        for st in rng.uniform(0, n_sec - 200, k):
-            a, b = int(st * fs), int((st + rng.uniform(60, 180)) * fs)
+    for art in artefacts[artefacts["channel"] == "flow"].itertuples(index=False):
+        a, b = int(art.onset_s * fs), min(int((art.onset_s + art.duration_s) * fs), n)
+        if art.kind == "mouth_breathing":  # the nasal cannula sees less flow; effort and SpO2 unchanged
+            w = _plateau(t[a:b], art.onset_s + 5, art.onset_s + art.duration_s - 5, 10.0)
+            flow[a:b] *= np.float32(rng.uniform(0.2, 0.6)) * w + (1 - w)
+        else:  # cannula off: no signal, only noise
             flow[a:b] = cfg.noise * 0.3 * rng.standard_normal(b - a)
     return {"flow": flow.astype(np.float32), "thorax": thorax.astype(np.float32),
             "abdomen": abdomen.astype(np.float32), "phase": phase}
 
 
-def _spo2(stage_sec: np.ndarray, events: pd.DataFrame, cfg: NightConfig, baseline: float, n_sec: int,
-          rng: np.random.Generator) -> np.ndarray:
+def _spo2(stage_sec: np.ndarray, events: pd.DataFrame, artefacts: pd.DataFrame, phys: Mapping[str, float],
+          cfg: NightConfig, baseline: float, n_sec: int, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(n_sec, dtype=float)
     base = baseline + _smooth_noise(rng, n_sec, 0.3, 600) - 0.4 * (stage_sec == "R")
     base = uniform_filter1d(base, 60, mode="nearest")
     deficit = np.zeros(n_sec)
-    # small dips unrelated to scored events (REM hypoventilation, sighs): 1-2.5%
-    for st in rng.uniform(0, n_sec - 60, int(rng.poisson(3.0 * n_sec / 3600))):
-        a, b = int(st), int(st) + 40
-        deficit[a:b] = np.maximum(deficit[a:b], rng.uniform(1.0, 2.5) * np.sin(np.linspace(0, np.pi, 40)))
+    # spontaneous dips unrelated to breathing events (REM hypoventilation, posture): mostly 1-3%, some
+    # deeper; more in REM, and deeper in subjects who desaturate easily
+    rem_w = np.where(stage_sec == "R", 3.0, 1.0)
+    n_dips = int(rng.poisson(3.0 * n_sec / 3600))
+    if n_dips:
+        starts = rng.choice(n_sec - 90, size=n_dips, p=rem_w[: n_sec - 90] / rem_w[: n_sec - 90].sum())
+        depth = np.clip(phys["desat_gain"] * rng.lognormal(np.log(1.7), 0.4, n_dips), 0.5, 6.0)
+        for st, d in zip(starts, depth):
+            w = int(rng.integers(30, 70))
+            deficit[st:st + w] = np.maximum(deficit[st:st + w], d * np.sin(np.linspace(0, np.pi, w)))
     for ev in events.itertuples(index=False):
         start, nadir = ev.onset_s + ev.desat_lag_s, ev.onset_s + ev.duration_s + ev.desat_lag_s
         a, b = int(start), min(int(nadir + 60), n_sec)
@@ -619,12 +798,15 @@ def _spo2(stage_sec: np.ndarray, events: pd.DataFrame, cfg: NightConfig, baselin
         fall = np.clip((tt - start) / max(nadir - start, 1.0), 0, 1)
         shape = np.where(tt <= nadir, 0.5 - 0.5 * np.cos(np.pi * fall), np.exp(-(tt - nadir) / 6.0))
         deficit[a:b] = np.maximum(deficit[a:b], ev.desat_pct * shape)
-    spo2 = base - deficit + cfg.spo2_noise * rng.standard_normal(n_sec)
-    if cfg.spo2_artefacts_per_h > 0:
-        k = int(rng.poisson(cfg.spo2_artefacts_per_h * n_sec / 3600))
-        for st in rng.integers(0, n_sec - 10, k):
-            spo2[st:st + int(rng.integers(2, 8))] -= rng.uniform(10, 30)
-    return np.clip(np.round(spo2, 1), 50, 100).astype(np.float32)
+    spo2 = base - deficit + phys["spo2_noise"] * rng.standard_normal(n_sec)
+    for art in artefacts[artefacts["channel"] == "spo2"].itertuples(index=False):
+        a, b = int(art.onset_s), min(int(np.ceil(art.onset_s + art.duration_s)), n_sec)
+        if art.kind == "probe_motion":  # abrupt, physiologically impossible drop
+            spo2[a:b] -= rng.uniform(10, 30)
+    spo2 = np.clip(np.round(spo2, 1), 50, 100)
+    for art in artefacts[artefacts["kind"] == "probe_off"].itertuples(index=False):
+        spo2[int(art.onset_s): min(int(np.ceil(art.onset_s + art.duration_s)), n_sec)] = 0.0  # invalid
+    return spo2.astype(np.float32)
 
 
 def _eeg(stage_idx: np.ndarray, epoch_s: float, n_sec: int, arousals: pd.DataFrame, cfg: NightConfig,
@@ -710,7 +892,7 @@ def _emg(stage_idx: np.ndarray, epoch_s: float, n_sec: int, arousals: pd.DataFra
 
 
 def _ecg(stage_idx: np.ndarray, epoch_s: float, n_sec: int, events: pd.DataFrame, arousals: pd.DataFrame,
-         resp_phase: np.ndarray, hr0: float, rng: np.random.Generator) -> np.ndarray:
+         resp_phase: np.ndarray, hr0: float, hr_response: float, rng: np.random.Generator) -> np.ndarray:
     fs = SAMPLING_RATES["ecg"]
     n = int(n_sec * fs)
     grid = 4.0  # heart rate built at 4 Hz, then interpolated
@@ -720,13 +902,13 @@ def _ecg(stage_idx: np.ndarray, epoch_s: float, n_sec: int, events: pd.DataFrame
     hr += np.repeat(np.array([6.0, 2.0, 0.0, -3.0, 3.0])[stage_idx], int(epoch_s * grid))[:m]
     rf = SAMPLING_RATES["flow"]
     hr += 2.0 * np.sin(2 * np.pi * resp_phase[(tg * rf).astype(int)])  # respiratory sinus arrhythmia
-    for ev in events.itertuples(index=False):  # bradycardia during the event ...
+    for ev in events.itertuples(index=False):  # bradycardia during the event, deeper for deeper events ...
         a, b = int(ev.onset_s * grid), int((ev.onset_s + ev.duration_s) * grid)
-        hr[a:b] -= np.linspace(0, 6, max(b - a, 1))[: b - a]
-    for ar in arousals.itertuples(index=False):  # ... tachycardia at the arousal that ends it
+        hr[a:b] -= np.linspace(0, 6 * hr_response * ev.flow_drop, max(b - a, 1))[: b - a]
+    for ar in arousals.itertuples(index=False):  # ... tachycardia at any arousal, respiratory or not
         a = int(ar.onset_s * grid)
         b = min(a + int(20 * grid), m)
-        hr[a:b] += 12 * np.exp(-np.arange(b - a) / (6 * grid))
+        hr[a:b] += 12 * hr_response * rng.uniform(0.5, 1.5) * np.exp(-np.arange(b - a) / (6 * grid))
     hr_fs = np.interp(np.arange(n) / fs, tg, hr)
     beat_phase = np.cumsum(hr_fs / 60.0 / fs) % 1.0
     u = np.linspace(0, 1, 1000, endpoint=False)
@@ -820,7 +1002,7 @@ def make_sleep_cohort(
         Number of subjects (>= 1).
     hours : float, default 8.0
         Length of each night.
-    config : NightConfig or {"default", "noisy"}, default "default"
+    config : NightConfig or {"default", "noisy", "clean"}, default "default"
     near_cutoff_fraction : float, default 0.4
         Share of subjects placed close to a severity cut-off, in [0, 1].
     channels : tuple of str, optional
