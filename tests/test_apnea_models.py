@@ -40,11 +40,23 @@ def test_leakage_comparison_detects_subject_shortcut():
     assert res.loc["random minutes", "auc"] > res.loc["subject-wise", "auc"] + 0.1
 
 
-def test_feature_model_subject_wise(dataset):
-    tr, te = subject_split(dataset.groups, test_size=0.4, random_state=1)
-    model = fit_feature_model(dataset.features.iloc[tr], dataset.labels[tr])
-    p = model.predict_proba(dataset.features.iloc[te])[:, 1]
-    assert roc_auc_score(dataset.labels[te], p) > 0.9
+def test_feature_model_between_naive_baseline_and_oracle():
+    # the lesson of the per-minute task: the reference labels carry inter-scorer uncertainty, so even the
+    # oracle (the generator's latent events) is below 1; a one-feature SpO2 model is far below it; the
+    # feature model closes most, not all, of the gap on new subjects
+    ds = make_minute_dataset(make_sleep_cohort(12, hours=3.0, random_state=7), windows=False, with_ecg=False)
+    y = ds.labels
+    tr, te = subject_split(ds.groups, test_size=0.4, random_state=1)
+    p = fit_feature_model(ds.features.iloc[tr], y[tr]).predict_proba(ds.features.iloc[te])[:, 1]
+    naive = ds.table[["spo2_drop"]]
+    p_naive = fit_feature_model(naive.iloc[tr], y[tr]).predict_proba(naive.iloc[te])[:, 1]
+    auc_oracle = roc_auc_score(y[te], ds.table["oracle"].to_numpy()[te])
+    auc_model, auc_naive = roc_auc_score(y[te], p), roc_auc_score(y[te], p_naive)
+    assert 0.9 <= auc_oracle <= 0.985
+    assert auc_model <= auc_oracle - 0.02
+    assert auc_model >= auc_naive + 0.1
+    assert (auc_model - auc_naive) / (auc_oracle - auc_naive) > 0.6  # most of the gap closed
+    assert auc_naive < 0.85
 
 
 def test_subject_bootstrap_matches_sklearn(dataset):
@@ -109,7 +121,8 @@ def test_minute_ahi_by_hand_and_on_truth(dataset):
     # apnea minutes per hour: 10 and 30; AHI 12 and 36: exactly 1.2 events per apnea minute
     assert m.events_per_apnea_minute == pytest.approx(1.2)
     t = dataset.table
-    ref = dataset.subjects.set_index("subject_id")["true_ahi"]
+    # the labels are the reference scorer's minutes, so the AHI they estimate is the reference AHI
+    ref = dataset.subjects.set_index("subject_id")["reference_ahi"]
     m = fit_minute_ahi(t["subject_id"], t["label"], t["sleep"], ref)
     est = m.predict(t["subject_id"], t["label"].astype(float), t["sleep"])["ahi_estimate"]
     # true labels: the AHI estimate tracks the reference closely (Pearson r)

@@ -99,11 +99,18 @@ def test_cluster_interval_covers_the_population_auc():
     assert hits_plain / n_sim < hits_cluster / n_sim - 0.04  # case-level intervals under-cover
 
 
+def test_few_patients_warn(caplog):
+    rng = np.random.default_rng(8)
+    y, s, g = _clustered(rng, n_patients=6, per_patient=30)
+    auc_bootstrap(y, s, clusters=g, n_bootstrap=200)
+    assert "only 6 patients" in caplog.text
+
+
 def test_bad_clusters_are_named():
     rng = np.random.default_rng(5)
     y, s, g = _clustered(rng, n_patients=12)
-    with pytest.raises(MedaiInputError, match="clusters has 5 distinct patient"):
-        auc_bootstrap(y[:40], s[:40], clusters=g[:40])
+    with pytest.raises(MedaiInputError, match="clusters has 2 distinct patient"):
+        auc_bootstrap(y, s, clusters=np.where(g < 6, "P1", "P2"))
     with pytest.raises(MedaiInputError, match="Length mismatch: clusters has 10"):
         cluster_bootstrap(y, s, g[:10])
     with pytest.raises(MedaiInputError, match="method='bootstrap', clusters"):

@@ -365,35 +365,24 @@ def subject_bootstrap(y_true, y_score, groups, *, threshold: float = 0.5, n_boot
                       confidence: float = 0.95, random_state=0) -> pd.DataFrame:
     """AUC and accuracy of per-minute predictions with subject-level (cluster) bootstrap intervals.
 
-    Minutes of one night are correlated, so intervals resample subjects, not minutes.
+    Minutes of one night are correlated, so intervals resample subjects, not minutes: this is
+    :func:`medai_lib.evaluation.cluster_bootstrap` with the subjects as clusters, keeping its ``auc`` and
+    ``accuracy`` rows.
 
     Returns
     -------
     DataFrame with rows ``auc, accuracy`` and columns ``estimate, ci_low, ci_high``.
     """
-    from sklearn.metrics import roc_auc_score
+    from medai_lib.evaluation import cluster_bootstrap
 
-    y = np.asarray(y_true).astype(int)
+    y = np.asarray(y_true)
     s = np.asarray(y_score, float)
     g = np.asarray(groups)
     if not len(y) == len(s) == len(g):
         raise MedaiInputError("y_true, y_score and groups must have one value per minute (same length).")
-    subjects, inv = np.unique(g, return_inverse=True)
-    rng = check_random_state(random_state)
-    rows = {"auc": roc_auc_score(y, s), "accuracy": float(((s >= threshold) == y).mean())}
-    reps = []
-    members = [np.flatnonzero(inv == k) for k in range(len(subjects))]
-    for _ in range(int(n_bootstrap)):
-        idx = np.concatenate([members[k] for k in rng.randint(0, len(subjects), len(subjects))])
-        yy = y[idx]
-        if yy.min() == yy.max():
-            continue
-        reps.append((roc_auc_score(yy, s[idx]), float(((s[idx] >= threshold) == yy).mean())))
-    reps = np.asarray(reps)
-    a = (1 - confidence) / 2
-    lo, hi = np.quantile(reps, [a, 1 - a], axis=0) if len(reps) else (np.full(2, np.nan), np.full(2, np.nan))
-    return pd.DataFrame({"estimate": [rows["auc"], rows["accuracy"]], "ci_low": lo, "ci_high": hi},
-                        index=pd.Index(["auc", "accuracy"], name="metric"))
+    table = cluster_bootstrap(y, s, g, threshold=threshold, n_bootstrap=n_bootstrap, confidence=confidence,
+                              random_state=random_state)
+    return table.loc[["auc", "accuracy"]]
 
 
 def leakage_comparison(X, y, groups, *, test_size: float = 0.3, kind: str = "forest", n_repeats: int = 5,

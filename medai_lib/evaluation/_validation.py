@@ -9,8 +9,9 @@ from medai_lib.errors import MedaiInputError
 MIN_BOOTSTRAP_PER_CLASS = 2
 #: Smallest number of replicates accepted for a bootstrap interval.
 MIN_BOOTSTRAP_REPLICATES = 100
-#: Smallest number of clusters (patients) for a cluster bootstrap.
-MIN_CLUSTERS = 10
+#: Smallest number of clusters (patients) for a cluster bootstrap; below ``FEW_CLUSTERS`` it warns.
+MIN_CLUSTERS = 3
+FEW_CLUSTERS = 10
 
 
 def _as_1d(values, name: str) -> np.ndarray:
@@ -166,6 +167,12 @@ def check_clusters(clusters, y_true: np.ndarray, name: str = "clusters") -> np.n
             f"{name} has {n} distinct patient(s); a cluster bootstrap needs at least {MIN_CLUSTERS}. "
             "With so few patients no interval is trustworthy: collect more patients."
         )
+    if n < FEW_CLUSTERS:
+        import logging
+
+        logging.getLogger("medai_lib.evaluation").warning(
+            "%s has only %d patients: a cluster-bootstrap interval from so few is rough (it tends to be "
+            "too narrow); report it as such.", name, n)
     return arr.astype(str)
 
 
