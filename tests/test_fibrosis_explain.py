@@ -19,12 +19,14 @@ from medai_lib.fibrosis import (
     cam_mass,
     grad_cam,
     image_browser,
+    lung_appearance_features,
     make_fibrosis_cohort,
     make_model,
     marker_masks,
     marker_occlusion_effect,
     plot_cam_overlay,
     preprocess_images,
+    site_identification_accuracy,
 )
 
 SIZE = 64
@@ -173,3 +175,47 @@ def test_image_browser_shows_what_the_library_computes(cohort):
         image_browser(cohort.images, cohort.manifest, predictions=[0.5])
     with pytest.raises(MedaiInputError, match="one row per image"):
         image_browser(cohort.images, cohort.manifest.iloc[:3])
+
+
+# ------------------------------------------------------------------------- site fingerprints in the lungs
+def test_lung_appearance_features_against_direct_computation(cohort):
+    f = lung_appearance_features(cohort.images, cohort.lung_masks)
+    assert len(f) == len(cohort.images) and f.notna().all().all()
+    for i in (0, 5):
+        lung = cohort.images[i][cohort.lung_masks[i]].astype(float)
+        assert f.loc[i, "lung_mean"] == pytest.approx(lung.mean())
+        assert f.loc[i, "lung_sd"] == pytest.approx(lung.std())
+        assert f.loc[i, "lung_q50"] == pytest.approx(np.median(lung))
+    # Grain: in a checkerboard of +-e on a flat lung, a pixel's 3x3 neighbourhood holds 5 of its own sign and
+    # 4 of the other (mean +-e/9), so every inner pixel differs from it by 8e/9.
+    flat = np.full((1, 32, 32), 0.5)
+    board = flat + 0.1 * np.where((np.indices((32, 32)).sum(0) % 2) == 0, 1, -1)[None]
+    mask = np.zeros((1, 32, 32), bool)
+    mask[0, 8:24, 8:24] = True
+    grain = lung_appearance_features(board, mask)["grain_mean_abs"].iloc[0]
+    assert grain == pytest.approx(0.1 * 8 / 9, rel=1e-6)
+    assert lung_appearance_features(flat, mask)["grain_mean_abs"].iloc[0] == 0
+
+
+def test_site_identification_finds_a_real_fingerprint_and_not_a_random_one():
+    c = make_fibrosis_cohort(90, image_size=SIZE, n_visits=1, random_state=4)
+    sites = c.manifest["site"].to_numpy()
+    real = site_identification_accuracy(c.images, c.lung_masks, sites)
+    assert real.n_images == 90 and real.n_sites == 3
+    assert real.chance == pytest.approx(pd.Series(sites).value_counts(normalize=True).max())
+    assert real.accuracy > 0.9
+    # The same images with site labels shuffled: nothing to find, accuracy near chance.
+    shuffled = np.random.default_rng(0).permutation(sites)
+    assert site_identification_accuracy(c.images, c.lung_masks, shuffled).accuracy < real.chance + 0.2
+
+
+def test_site_identification_errors(cohort):
+    sites = cohort.manifest["site"].to_numpy()
+    with pytest.raises(MedaiInputError, match="one entry per image"):
+        site_identification_accuracy(cohort.images, cohort.lung_masks, sites[:-1])
+    with pytest.raises(MedaiInputError, match="at least two sites"):
+        site_identification_accuracy(cohort.images, cohort.lung_masks, np.array(["A"] * len(sites)))
+    with pytest.raises(MedaiInputError, match="cv"):
+        site_identification_accuracy(cohort.images, cohort.lung_masks, sites, cv=1)
+    with pytest.raises(MedaiInputError, match="lung_masks"):
+        site_identification_accuracy(cohort.images, None, sites)

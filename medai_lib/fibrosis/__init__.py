@@ -16,12 +16,15 @@ from medai_lib.fibrosis.dicom import (
     write_fibrosis_dicom,
 )
 from medai_lib.fibrosis.explain import (
+    SiteIdentification,
     apply_window,
     cam_mass,
     grad_cam,
+    lung_appearance_features,
     marker_masks,
     marker_occlusion_effect,
     plot_cam_overlay,
+    site_identification_accuracy,
 )
 from medai_lib.fibrosis.models import (
     SmallCNN,
@@ -36,6 +39,7 @@ from medai_lib.fibrosis.models import (
     predict_fibrosis,
     preprocess_images,
     rebalance_sites,
+    standardise_lungs,
 )
 from medai_lib.fibrosis.plots import plot_cohort_grid
 from medai_lib.fibrosis.realdata import (
@@ -57,6 +61,8 @@ __all__ = [
     "SmallCNN", "build_preprocessing", "fit_fibrosis_model", "histogram_baseline_scores", "image_split",
     "make_augmentation", "make_model",
     "mask_outside_lungs", "patient_split", "predict_fibrosis", "preprocess_images", "rebalance_sites",
+    "standardise_lungs",
     "apply_window", "cam_mass", "grad_cam", "marker_masks", "marker_occlusion_effect", "plot_cam_overlay",
+    "SiteIdentification", "lung_appearance_features", "site_identification_accuracy",
     "ImageBrowser", "image_browser",
 ]
