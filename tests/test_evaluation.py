@@ -480,3 +480,20 @@ def test_delong_logit_interval_is_the_delta_method_transform():
     assert 0 < logit.ci_low < logit.auc < logit.ci_high < 1
     with pytest.raises(MedaiInputError, match="scale must be"):
         auc_delong(y, s, scale="probit")
+
+
+def test_calibration_fit_converges_on_badly_miscalibrated_risks():
+    """Risks far too low and too spread (a model carried to another population): plain Newton overshoots
+    from the starting point; the damped fit must reach scikit-learn's unpenalised maximum likelihood."""
+    from scipy.special import expit
+    from sklearn.linear_model import LogisticRegression
+
+    from medai_lib.evaluation import calibration_slope_intercept
+
+    rng = np.random.default_rng(0)
+    lp = rng.normal(-9, 2.5, 400)
+    y = (rng.random(400) < expit(4.0 + 0.45 * lp)).astype(int)
+    fit = calibration_slope_intercept(y, expit(lp))
+    ref = LogisticRegression(C=np.inf, tol=1e-10, max_iter=10000).fit(lp[:, None], y)
+    assert fit.slope == pytest.approx(ref.coef_[0][0], abs=1e-6)
+    assert fit.intercept > 3  # risks underestimated: a large positive calibration-in-the-large

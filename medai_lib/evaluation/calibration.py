@@ -124,12 +124,20 @@ def expected_calibration_error(y_true, y_prob, *, n_bins: int = 10, strategy: st
 
 # ------------------------------------------------------------------------------ logistic recalibration
 def _fit_logistic(x: np.ndarray, y: np.ndarray, *, offset: np.ndarray | None = None, max_iter: int = 100):
-    """Unpenalised logistic regression by Newton-Raphson. ``x``: (n, p) design incl. intercept column.
+    """Unpenalised logistic regression by damped Newton-Raphson. ``x``: (n, p) design incl. intercept column.
 
+    Each Newton step is halved until the log-likelihood does not decrease (plain Newton overshoots and
+    diverges when the starting point is far off, e.g. risks that are badly miscalibrated for a group).
     Returns (coef, covariance). Raises if the outcome is perfectly separated.
     """
     offset = np.zeros(len(y)) if offset is None else offset
     coef = np.zeros(x.shape[1])
+
+    def loglik(c):
+        eta = x @ c + offset
+        return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+
+    current = loglik(coef)
     for _ in range(max_iter):
         eta = x @ coef + offset
         p = expit(eta)
@@ -143,7 +151,13 @@ def _fit_logistic(x: np.ndarray, y: np.ndarray, *, offset: np.ndarray | None = N
                 "Logistic recalibration failed: the scores separate the classes perfectly or are all "
                 "equal. Use more cases or isotonic recalibration."
             ) from None
+        for _halving in range(30):
+            candidate = loglik(coef + step)
+            if np.isfinite(candidate) and candidate >= current - 1e-12:
+                break
+            step = step / 2
         coef = coef + step
+        current = candidate
         if np.max(np.abs(step)) < 1e-10:
             break
     if not np.all(np.isfinite(coef)) or np.max(np.abs(coef)) > 1e6:
