@@ -13,6 +13,7 @@ from sklearn.metrics import roc_auc_score
 from medai_lib.cancer import (
     LiabilityModel, PolygenicScore, make_cancer_cohort_files, polygenic_score, read_cohort,
 )
+from medai_lib.cancer.sumstats import read_pathogenic_variants, read_summary_statistics
 from medai_lib.cancer.risk import (
     apply_score, covariate_matrix, evaluate_by_group, fit_risk_model, prepare_risk_study, read_truth,
     recalibrate_for_group, score_weights,
@@ -161,7 +162,23 @@ def study(tmp_path_factory):
     folder = make_cancer_cohort_files(600, n_chromosomes=2, chromosome_length=3e6, root=root, random_state=3,
                                       model=LiabilityModel(n_causal=100, h2=0.6))
     data = read_cohort(folder / "genotypes.vcf.gz", folder / "phenotypes.csv")
-    return prepare_risk_study(data, truth=read_truth(folder), random_state=0)
+    return prepare_risk_study(
+        data, truth=read_truth(folder), random_state=0,
+        summary_statistics=read_summary_statistics(folder / "published_gwas_summary_statistics.tsv.gz"),
+        pathogenic_variants=read_pathogenic_variants(folder / "known_pathogenic_variants.tsv"))
+
+
+def test_published_score_tracks_genetic_liability_far_better_than_local_one(study):
+    s = study.samples
+    test = ((s["split"] == "test") & (s["ancestry_group"] == "group_A")).to_numpy()
+    r2 = {c: np.corrcoef(s.loc[test, c], s.loc[test, "oracle_genetic"])[0, 1] ** 2 for c in ("prs", "prs_published")}
+    assert r2["prs_published"] > 0.4 and r2["prs_published"] > r2["prs"] + 0.2, r2
+    np.testing.assert_allclose(apply_score(study.genotypes, study.variants, study.published_weights),
+                               s["prs_published"])
+    # the gene panel flags exactly the carriers of the simulated rare variants (missing calls aside)
+    assert set(np.unique(s["pathogenic_variant"])) <= {0, 1}
+    cases = s.loc[s["pathogenic_variant"] == 1, "case"]
+    assert len(cases) == 0 or cases.mean() > s["case"].mean()
 
 
 def test_risk_study_splits_and_oracles(study):
@@ -206,3 +223,37 @@ def test_plot_auc_by_group_draws_one_interval_per_model_and_group():
     assert labels == ["all: a", "all: b", "A: a", "A: b", "B: a", "B: b"]
     with pytest.raises(MedaiInputError, match="must come from evaluate_by_group"):
         plot_auc_by_group(table.drop(columns="auc"))
+
+
+def test_separating_rare_predictor_needs_a_penalty(logistic_data):
+    t, prs, y = logistic_data
+    carrier = np.zeros(len(y), dtype=int)
+    carrier[np.flatnonzero(y == 1)[:4]] = 1  # every carrier is a case: infinite odds ratio
+    t = t.assign(pathogenic_variant=carrier)
+    cols = ("age", "sex", "smoking", "family_history", "pathogenic_variant")
+    with pytest.raises(MedaiInputError, match=r"'pathogenic_variant' \(nearly\) separates.*penalty=0.1"):
+        fit_risk_model(t, y, prs=prs, columns=cols)
+    model = fit_risk_model(t, y, prs=prs, columns=cols, penalty=0.1)
+    ors = model.odds_ratios().set_index("predictor")
+    assert ors.loc["pathogenic_variant", "unit"] == "yes vs no"
+    assert 3 < ors.loc["pathogenic_variant", "odds_ratio"] < 1e4
+    # a small penalty barely moves well-estimated coefficients
+    free = fit_risk_model(t.drop(columns="pathogenic_variant"), y, prs=prs)
+    assert ors.loc["prs", "odds_ratio"] == pytest.approx(free.odds_ratios().set_index("predictor").loc["prs", "odds_ratio"], rel=0.03)
+    with pytest.raises(MedaiInputError, match="'penalty' must be a number >= 0"):
+        fit_risk_model(t, y, prs=prs, penalty=-1)
+
+
+def test_calibration_of_far_off_risks_is_still_reported():
+    # a group whose risks are all far too low (mean predicted ~1% against 14% observed): the intercept is
+    # large and must still be estimated (an undamped Newton fit overshoots here)
+    rng = np.random.default_rng(7)
+    lp = rng.normal(-6.0, 2.5, 300)
+    y = (rng.random(300) < special.expit(lp + 3.0)).astype(int)
+    p = special.expit(lp)
+    row = evaluate_by_group(y, {"m": p}, np.repeat("group_B", 300)).set_index("group").loc["group_B"]
+    assert np.isfinite(row["calibration_intercept"]) and row["calibration_intercept"] > 1.5
+    ref = LogisticRegression(C=np.inf, tol=1e-10, max_iter=5000).fit(lp[:, None], y)
+    assert row["calibration_slope"] == pytest.approx(ref.coef_[0, 0], rel=1e-3)
+    # the intercept solves its score equation: shifted risks sum to the observed number of cases
+    assert special.expit(lp + row["calibration_intercept"]).sum() == pytest.approx(y.sum(), rel=1e-6)

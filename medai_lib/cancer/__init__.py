@@ -5,7 +5,7 @@ from medai_lib.cancer.pca import AncestryPCA, genetic_pca, ld_prune
 from medai_lib.cancer.plots import plot_gwas_summary, plot_manhattan, plot_pca, plot_qq
 from medai_lib.cancer.prs import (
     PolygenicScore, clump, daetwyler_expected_r2, effective_number_of_segments, fit_clumping_thresholding,
-    fit_penalised_prs, observed_to_liability_r2, polygenic_score,
+    fit_ld_lasso_prs, fit_ld_ridge_prs, fit_penalised_prs, observed_to_liability_r2, polygenic_score,
 )
 from medai_lib.cancer.communicate import RiskMessage, plot_icon_array, risk_message
 from medai_lib.cancer.qc import QCResult, hardy_weinberg_exact, qc_filter, sample_qc, variant_qc
@@ -17,6 +17,10 @@ from medai_lib.cancer.risk import (
 from medai_lib.cancer.simulate import (
     CancerCohort, CohortTruth, LiabilityModel, distance_to_causal, make_cancer_cohort,
     make_cancer_cohort_files,
+)
+from medai_lib.cancer.sumstats import (
+    align_summary_statistics, pathogenic_carrier, read_pathogenic_variants, read_summary_statistics,
+    simulate_summary_statistics, write_summary_statistics,
 )
 from medai_lib.cancer.survival import (
     Concordance, SurvivalModel, bootstrap_cox_models, check_survival, concordance, fit_cox_model,
@@ -30,7 +34,7 @@ from medai_lib.cancer.vcf import (
 __all__ = [
     "AncestryPCA", "CancerCohort", "CohortTruth", "GenotypeData", "LiabilityModel", "PolygenicScore",
     "QCResult", "clump", "daetwyler_expected_r2", "distance_to_causal", "effective_number_of_segments",
-    "fit_clumping_thresholding", "fit_penalised_prs", "genetic_pca", "genomic_inflation",
+    "fit_clumping_thresholding", "fit_ld_lasso_prs", "fit_ld_ridge_prs", "fit_penalised_prs", "genetic_pca", "genomic_inflation",
     "genotype_dosage", "hardy_weinberg_exact", "ld_prune", "make_cancer_cohort", "make_cancer_cohort_files",
     "match_samples", "observed_to_liability_r2", "plot_gwas_summary", "plot_manhattan", "plot_pca",
     "plot_qq", "polygenic_score", "qc_filter", "read_cohort", "read_phenotypes", "read_vcf", "read_zarr",
@@ -41,4 +45,7 @@ __all__ = [
     "covariate_matrix", "evaluate_by_group", "fit_cox_model", "fit_risk_model", "kaplan_meier_by_group",
     "plot_auc_by_group", "plot_icon_array", "plot_kaplan_meier", "prepare_risk_study", "prs_groups", "read_truth",
     "recalibrate_for_group", "risk_message", "score_weights",
+    # published summary statistics and gene-panel variants
+    "align_summary_statistics", "pathogenic_carrier", "read_pathogenic_variants", "read_summary_statistics",
+    "simulate_summary_statistics", "write_summary_statistics",
 ]

@@ -19,14 +19,17 @@ from medai_lib.errors import MedaiInputError
 logger = logging.getLogger(__name__)
 
 CLINICAL_COVARIATES = ("age", "sex", "smoking", "family_history")
+#: Covariates coded 0/1 (odds ratios are reported per presence, not per SD).
+BINARY_COVARIATES = ("sex", "smoking", "family_history", "pathogenic_variant")
 
 
 # ----------------------------------------------------------------------------------------- covariates
 def covariate_matrix(samples: pd.DataFrame, *, columns=CLINICAL_COVARIATES) -> pd.DataFrame:
     """Numeric clinical covariates for a risk model, checked for missing values and wrong types.
 
-    ``sex`` may be "male"/"female" (coded male = 1) or 0/1; ``smoking`` and ``family_history`` must be
-    0/1 (or True/False); ``age`` must be a number in years.
+    ``sex`` may be "male"/"female" (coded male = 1) or 0/1; ``smoking``, ``family_history`` and
+    ``pathogenic_variant`` (carrier of a known pathogenic variant, from a gene panel) must be 0/1 (or
+    True/False); ``age`` must be a number in years.
 
     Parameters
     ----------
@@ -82,7 +85,7 @@ def covariate_matrix(samples: pd.DataFrame, *, columns=CLINICAL_COVARIATES) -> p
                 f"{col.head(3).tolist()}. Convert it (e.g. pd.to_numeric) or code it 0/1."
             )
         values = col.to_numpy(dtype=float)
-        if c in ("sex", "smoking", "family_history") and not np.isin(values, (0.0, 1.0)).all():
+        if c in BINARY_COVARIATES and not np.isin(values, (0.0, 1.0)).all():
             raise MedaiInputError(
                 f"covariate '{c}' must be coded 0/1; found {np.unique(values)[:5].tolist()}."
             )
@@ -240,7 +243,7 @@ class RiskModel:
         """Odds ratio per standard deviation of each predictor (per 1 unit for 0/1 ones), with Wald CIs."""
         z = stats.norm.isf((1 - confidence) / 2)
         se = np.sqrt(np.diag(self.covariance))[1:]
-        binary = np.array([c in ("sex", "smoking", "family_history") for c in self.columns])
+        binary = np.array([c in BINARY_COVARIATES for c in self.columns])
         per = np.where(binary, 1 / self.scale, 1.0)  # 0/1 predictors: report per presence, not per SD
         unit = np.where(binary, "yes vs no", "per SD")
         return pd.DataFrame({
@@ -260,8 +263,12 @@ def _check_prs(prs, n: int) -> np.ndarray:
 
 
 def fit_risk_model(samples: pd.DataFrame, y, *, prs=None, columns=CLINICAL_COVARIATES,
-                   max_iter: int = 50) -> RiskModel:
-    """Fit a logistic risk model of the PRS plus clinical covariates (unpenalised maximum likelihood).
+                   penalty: float = 0.0, max_iter: int = 50) -> RiskModel:
+    """Fit a logistic risk model of the PRS plus clinical covariates (maximum likelihood, optionally ridge).
+
+    A rare predictor whose carriers in the fitting data are all cases (e.g. a pathogenic variant seen in
+    three people) separates the outcome: its unpenalised odds ratio is infinite. The fit then stops with a
+    clear error; a small ``penalty`` (e.g. 0.1) keeps it finite.
 
     Parameters
     ----------
@@ -273,6 +280,11 @@ def fit_risk_model(samples: pd.DataFrame, y, *, prs=None, columns=CLINICAL_COVAR
         Polygenic score; leave out for a clinical-only model.
     columns : sequence of str
         Clinical covariates; ``()`` with a PRS gives a genetics-only model.
+    penalty : float, default 0
+        Ridge penalty ``penalty / 2 * sum(b ** 2)`` on the coefficients as reported by
+        :meth:`RiskModel.odds_ratios` (log odds ratio per presence for 0/1 predictors, per SD for the
+        others; never the intercept): a normal prior of SD ``1 / sqrt(penalty)`` on each. 0 gives the
+        unpenalised fit; 0.1 bounds a separated log odds ratio (prior SD 3.2) and barely moves the others.
     max_iter : int, default 50
         Newton iterations.
 
@@ -312,18 +324,43 @@ def fit_risk_model(samples: pd.DataFrame, y, *, prs=None, columns=CLINICAL_COVAR
     if np.any(scale == 0):
         constant = [n for n, s in zip(names, scale) if s == 0]
         raise MedaiInputError(f"predictor(s) {constant} do not vary; drop them.")
+    if not (np.isfinite(penalty) and penalty >= 0):
+        raise MedaiInputError(f"'penalty' must be a number >= 0; got {penalty!r}.")
     xs = np.column_stack([np.ones(len(y)), (x - mean) / scale])
+    binary = np.array([n in BINARY_COVARIATES for n in names])
+    # ridge on the reported scale: log odds ratio per presence (0/1 predictors) or per SD (the others)
+    ridge = np.concatenate([[0.0], float(penalty) / np.where(binary, scale, 1.0) ** 2])
     beta = np.zeros(xs.shape[1])
     beta[0] = special.logit(y.mean())
+    def objective(b):  # penalised log-likelihood
+        eta = xs @ b
+        return float(np.sum(y * eta - np.logaddexp(0.0, eta)) - 0.5 * np.sum(ridge * b * b))
+
+    converged = False
+    current = objective(beta)
     for _ in range(max_iter):
         p = special.expit(xs @ beta)
-        hess = xs.T @ (xs * (p * (1 - p))[:, None])
-        step = np.linalg.solve(hess + 1e-9 * np.eye(len(beta)), xs.T @ (y - p))
-        beta += step
-        if np.max(np.abs(step)) < 1e-8:
+        hess = xs.T @ (xs * (p * (1 - p))[:, None]) + np.diag(ridge)
+        step = np.linalg.solve(hess + 1e-9 * np.eye(len(beta)), xs.T @ (y - p) - ridge * beta)
+        t = 1.0  # damped Newton: halve the step until the objective does not decrease
+        while t > 1e-4 and objective(beta + t * step) < current - 1e-10:
+            t /= 2
+        beta += t * step
+        current = objective(beta)
+        if np.max(np.abs(t * step)) < 1e-8:
+            converged = True
             break
     p = special.expit(xs @ beta)
-    cov = np.linalg.inv(xs.T @ (xs * (p * (1 - p))[:, None]))
+    info = xs.T @ (xs * (p * (1 - p))[:, None]) + np.diag(ridge)
+    per_unit = np.abs(beta[1:]) / np.where(binary, scale, 1.0)  # log odds ratio (0/1) or per SD
+    if not converged or (penalty == 0 and np.max(per_unit) > 15) or np.linalg.cond(info) > 1e12:
+        worst = names[int(np.argmax(per_unit))]
+        raise MedaiInputError(
+            f"the logistic fit did not converge: predictor '{worst}' (nearly) separates cases from controls "
+            "in the fitting data (e.g. every carrier of a rare variant is a case), so its odds ratio is "
+            "infinite. Pass a small 'penalty' (e.g. penalty=0.1), fit on more people, or drop that predictor."
+        )
+    cov = np.linalg.inv(info)
     return RiskModel(columns=names, mean=mean, scale=scale, coef=beta[1:], intercept=float(beta[0]),
                      covariance=cov)
 
@@ -380,14 +417,15 @@ def evaluate_by_group(y, scores: dict, groups, *, confidence: float = 0.95) -> p
                 est = auc_delong(yy, ss, confidence=confidence)
                 row.update(auc=est.auc, ci_low=est.ci_low, ci_high=est.ci_high)
                 if probability:
+                    clipped = np.clip(ss, 1e-6, 1 - 1e-6)
                     try:
-                        fit = calibration_slope_intercept(yy, np.clip(ss, 1e-6, 1 - 1e-6),
-                                                          confidence=confidence)
-                    except MedaiInputError:  # not a risk (e.g. a raw score that happens to lie in [0, 1])
+                        fit = calibration_slope_intercept(yy, clipped, confidence=confidence)
+                        intercept, slope = fit.intercept, fit.slope
+                    except MedaiInputError:  # scores that separate the classes or are all equal
                         rows.append(row)
                         continue
                     row.update(observed_risk=yy.mean(), mean_predicted=ss.mean(),
-                               calibration_intercept=fit.intercept, calibration_slope=fit.slope,
+                               calibration_intercept=intercept, calibration_slope=slope,
                                brier=brier_score(yy, ss))
             rows.append(row)
     cols = ["model", "group", "n", "n_cases", "auc", "ci_low", "ci_high", "observed_risk", "mean_predicted",
@@ -506,6 +544,11 @@ class RiskStudy:
         The PRS as a portable weights table.
     qc : QCResult
     train_group : str
+    published_gwas : DataFrame or None
+        The published summary statistics lined up with ``variants`` (:func:`run_gwas` columns), when given.
+    published_score : PolygenicScore or None
+        PRS from the published summary statistics (``samples["prs_published"]``), see ``published_method``.
+    published_weights : DataFrame or None
     """
 
     samples: pd.DataFrame
@@ -516,6 +559,9 @@ class RiskStudy:
     weights: pd.DataFrame
     qc: object
     train_group: str
+    published_gwas: "pd.DataFrame | None" = None
+    published_score: "PolygenicScore | None" = None
+    published_weights: "pd.DataFrame | None" = None
 
 
 def read_truth(folder) -> dict:
@@ -540,8 +586,18 @@ def read_truth(folder) -> dict:
 
 def prepare_risk_study(data, *, truth: dict | None = None, train_group: str = "group_A",
                        fractions=(0.4, 0.3, 0.3), n_pcs: int = 5, gwas_method: str = "linear",
-                       min_train_maf: float = 0.01, random_state=0) -> RiskStudy:
-    """QC, ancestry PCA, a training GWAS and a clumping + thresholding PRS in one call.
+                       min_train_maf: float = 0.01, summary_statistics: "pd.DataFrame | None" = None,
+                       pathogenic_variants: "pd.DataFrame | None" = None, published_method: str = "ld_lasso",
+                       published_r2_threshold: float = 0.2, random_state=0) -> RiskStudy:
+    """QC, ancestry PCA, a training GWAS and clumping + thresholding PRSs in one call.
+
+    Two scores come out: ``prs``, from a GWAS run on the training split of this cohort (a few thousand
+    people: it captures only a small part of the genetic liability, as Daetwyler's formula predicts), and,
+    when ``summary_statistics`` of a large published GWAS are given, ``prs_published``: their effects,
+    with this cohort's LD (training split as reference) and a tuning value chosen on the validation split,
+    as a clinical score from a consortium GWAS is tuned locally (by default an LD-aware lasso,
+    :func:`fit_ld_lasso_prs`). ``pathogenic_variants`` adds
+    ``pathogenic_variant`` (1 = carries a known pathogenic allele), as a gene-panel test would report.
 
     Parameters
     ----------
@@ -557,7 +613,22 @@ def prepare_risk_study(data, *, truth: dict | None = None, train_group: str = "g
     gwas_method : {"linear", "logistic"}, default "linear"
         GWAS of case status (linear: a linear probability model, stable weights for the score).
     min_train_maf : float, default 0.01
-        Variants with a lower minor allele frequency in the training split are left out of the score.
+        Variants with a lower minor allele frequency in the training split (in the published study for
+        ``prs_published``) are left out of the score.
+    summary_statistics : DataFrame, optional
+        From :func:`read_summary_statistics` (matched to the cohort's variants by id and alleles).
+    pathogenic_variants : DataFrame, optional
+        From :func:`read_pathogenic_variants`; carrier status is read from all called variants (before
+        the MAF filter of QC, which would drop these rare variants).
+    published_method : {"ld_lasso", "ld_ridge", "clumping+thresholding"}, default "ld_lasso"
+        How ``prs_published`` is built from the summary statistics, with LD from the training split and
+        tuning on the validation split: an LD-aware lasso (:func:`fit_ld_lasso_prs`, as lassosum), an
+        LD-adjusted ridge (:func:`fit_ld_ridge_prs`, as LDpred-inf), or clumping + thresholding as for
+        the local score.
+    published_r2_threshold : float, default 0.2
+        LD clumping threshold for ``published_method="clumping+thresholding"``. A large GWAS also detects
+        causal variants in moderate LD with a stronger one, so it is clumped less strictly than the local
+        score (0.1).
     random_state : int, default 0
 
     Returns
@@ -571,8 +642,11 @@ def prepare_risk_study(data, *, truth: dict | None = None, train_group: str = "g
     """
     from medai_lib.cancer.gwas import run_gwas
     from medai_lib.cancer.pca import genetic_pca, ld_prune
-    from medai_lib.cancer.prs import clump, fit_clumping_thresholding, polygenic_score
+    from medai_lib.cancer.prs import (
+        clump, fit_clumping_thresholding, fit_ld_lasso_prs, fit_ld_ridge_prs, polygenic_score,
+    )
     from medai_lib.cancer.qc import qc_filter, sample_qc, variant_qc
+    from medai_lib.cancer.sumstats import align_summary_statistics, pathogenic_carrier
 
     samples = data.samples.reset_index(drop=True)
     for col in ("ancestry_group", "case"):
@@ -581,6 +655,11 @@ def prepare_risk_study(data, *, truth: dict | None = None, train_group: str = "g
     if train_group not in set(samples["ancestry_group"]):
         known = sorted(set(samples["ancestry_group"]))
         raise MedaiInputError(f"'train_group' {train_group!r} is not among {known}.")
+    if published_method not in {"ld_lasso", "ld_ridge", "clumping+thresholding"}:
+        raise MedaiInputError(
+            "'published_method' must be 'ld_lasso', 'ld_ridge' or 'clumping+thresholding'; "
+            f"got {published_method!r}."
+        )
     fractions = np.asarray(fractions, dtype=float)
     if fractions.shape != (3,) or np.any(fractions <= 0) or abs(fractions.sum() - 1) > 1e-6:
         raise MedaiInputError(
@@ -588,6 +667,8 @@ def prepare_risk_study(data, *, truth: dict | None = None, train_group: str = "g
         )
     g = np.asarray(data.genotypes)
     groups = samples["ancestry_group"].astype(str).to_numpy()
+    carrier = (pathogenic_carrier(g, data.variants, pathogenic_variants)
+               if pathogenic_variants is not None else None)
     qc = qc_filter(variant_qc(g, groups=groups), sample_qc(g))
     g = g[qc.variant_mask][:, qc.sample_mask]
     variants = data.variants[qc.variant_mask].reset_index(drop=True)
@@ -615,12 +696,33 @@ def prepare_risk_study(data, *, truth: dict | None = None, train_group: str = "g
     index = clump(gwas, g[:, tr], variants, random_state=random_state)
     score = fit_clumping_thresholding(gwas, index, g[:, va], y[va])
     samples["prs"] = polygenic_score(g, score)
+    published = published_score = published_weights = None
+    if summary_statistics is not None:
+        published = align_summary_statistics(summary_statistics, variants)
+        freq = published["alt_freq"].to_numpy()
+        published.loc[~(np.minimum(freq, 1 - freq) >= min_train_maf), "p"] = np.nan
+        if published_method == "ld_lasso":
+            published_score = fit_ld_lasso_prs(published, g[:, tr], variants, g[:, va], y[va])
+        elif published_method == "ld_ridge":
+            published_score = fit_ld_ridge_prs(published, g[:, tr], variants, g[:, va], y[va])
+        else:
+            index = clump(published, g[:, tr], variants, r2_threshold=published_r2_threshold,
+                          random_state=random_state)
+            published_score = fit_clumping_thresholding(published, index, g[:, va], y[va])
+        samples["prs_published"] = polygenic_score(g, published_score)
+        published_weights = score_weights(published_score, variants)
+        logger.info("published PRS of %d variants (p <= %g)", len(published_score.variant_index),
+                    published_score.parameter)
+    if carrier is not None:
+        samples["pathogenic_variant"] = carrier[keep]
     for name, key in (("oracle_genetic", "genetic_liability"), ("oracle_risk", "risk")):
         samples[name] = truth[key][keep] if truth is not None else np.nan
     logger.info("risk study: %d people, %d variants, PRS of %d variants (p <= %g)", len(samples),
                 len(variants), len(score.variant_index), score.parameter)
     return RiskStudy(samples=samples, genotypes=g, variants=variants, gwas=gwas, score=score,
-                     weights=score_weights(score, variants), qc=qc, train_group=train_group)
+                     weights=score_weights(score, variants), qc=qc, train_group=train_group,
+                     published_gwas=published, published_score=published_score,
+                     published_weights=published_weights)
 
 
 def plot_auc_by_group(table: pd.DataFrame, *, ax=None, models=None):

@@ -17,7 +17,9 @@ from medai_lib.errors import MedaiInputError
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2  # 2: default group_shift lowered to (0.0, 0.15, 0.08)
+GENERATOR_VERSION = 4  # 2: default group_shift lowered to (0.0, 0.15, 0.08); 4: published GWAS summary
+# statistics and known pathogenic variants written with the cohort, effects ~ [2p(1-p)]^(alpha/2) with
+# alpha = -0.4, rare variants rare in every group, group_shift (0.0, 0.45, 0.25)
 _BASES = np.array(list("ACGT"))
 
 
@@ -53,11 +55,19 @@ class LiabilityModel:
     smoking_effect : float, default 0.35
         Liability shift for ever-smokers.
     smoking_rate : float, default 0.25
-    group_shift : tuple of float, default (0.0, 0.15, 0.08)
+    group_shift : tuple of float, default (0.0, 0.45, 0.25)
         Baseline liability of each genetic ancestry group, in the order of ``populations``. A non-zero
-        difference confounds an uncorrected GWAS through population structure; the default gives an
-        uncorrected genomic inflation of about 1.5 to 2.5 for 1,500 to 5,000 people, as in real mixed
-        cohorts.
+        difference confounds an uncorrected GWAS through population structure; the default gives
+        group_B about twice group_A's cancer risk (real incidence differs between groups by factors of
+        1.5 to 2 for several cancers) and an uncorrected genomic inflation above 1.2 for 5,000 people
+        (bench/results/cancer.md).
+    alpha : float, default -0.4
+        Frequency dependence of causal effects: the variance of a per-allele effect is proportional to
+        ``[2p(1-p)]^alpha`` (``p`` the pooled allele frequency). ``-1`` gives every causal SNP the same
+        expected share of the heritability, so low-frequency SNPs get large effects; real traits fit about
+        -0.4 (Schoech et al. 2019, natural selection keeps low-frequency effects smaller). With -1 the
+        variants that are rare in one group but common in another dominate that group's liability and a
+        score trained elsewhere loses almost all its accuracy there.
     """
 
     h2: float = 0.5
@@ -70,7 +80,8 @@ class LiabilityModel:
     sex_effect: float = 0.15
     smoking_effect: float = 0.35
     smoking_rate: float = 0.25
-    group_shift: tuple = (0.0, 0.15, 0.08)
+    group_shift: tuple = (0.0, 0.45, 0.25)
+    alpha: float = -0.4
 
 
 @dataclass(frozen=True)
@@ -137,6 +148,11 @@ class CancerCohort:
     truth : CohortTruth
     demography : dict
         The msprime parameters (effective sizes, split time, rates, chromosome lengths).
+    summary_statistics : DataFrame or None
+        Summary statistics of a large "published" GWAS of the first genetic ancestry group (see
+        :mod:`medai_lib.cancer.sumstats`), one row per variant polymorphic in that group.
+    pathogenic_variants : DataFrame or None
+        The known pathogenic (rare, high-penetrance) variants, as a gene-panel lab lists them.
     """
 
     genotypes: np.ndarray
@@ -144,6 +160,8 @@ class CancerCohort:
     samples: pd.DataFrame
     truth: CohortTruth
     demography: dict = field(default_factory=dict)
+    summary_statistics: "pd.DataFrame | None" = None
+    pathogenic_variants: "pd.DataFrame | None" = None
 
 
 def _check_int(name: str, value, minimum: int) -> int:
@@ -202,6 +220,7 @@ def make_cancer_cohort(
     n_causal_chromosomes: int | None = None,
     missing_rate: float = 0.02,
     model: LiabilityModel | None = None,
+    published_gwas_n: float | None = 100_000,
     random_state: "int | np.random.Generator | None" = 0,
 ) -> CancerCohort:
     """Simulate a genotyped cancer cohort with genetic ancestry groups and a liability-threshold phenotype.
@@ -235,6 +254,12 @@ def make_cancer_cohort(
         and variants are much worse (what QC must catch).
     model : LiabilityModel, optional
         Phenotype parameters; default ``LiabilityModel()``.
+    published_gwas_n : float or None, default 100000
+        Effective sample size of a large external ("published", consortium) GWAS of the first genetic
+        ancestry group, whose summary statistics come with the cohort: marginal effects drawn as
+        Normal(R beta, R / N) with the LD R of that group's people in this cohort (the reference panel),
+        see :mod:`medai_lib.cancer.sumstats`. ``None`` skips them (as does a first group of fewer than
+        50 people, too few for a reference panel).
     random_state : int, numpy Generator or None, default 0
         Same value, same cohort.
 
@@ -273,6 +298,10 @@ def make_cancer_cohort(
         raise TypeError(f"'model' must be a LiabilityModel; got {type(model).__name__}.")
     if not 0 < model.h2 < 0.9:
         raise MedaiInputError(f"'model.h2' must be in (0, 0.9); got {model.h2!r}.")
+    if not -2 <= model.alpha <= 0:
+        raise MedaiInputError(f"'model.alpha' must be in [-2, 0]; got {model.alpha!r}.")
+    if published_gwas_n is not None and not (np.isfinite(published_gwas_n) and published_gwas_n >= 100):
+        raise MedaiInputError(f"'published_gwas_n' must be a sample size >= 100 or None; got {published_gwas_n!r}.")
     if not 0 < model.prevalence < 0.5:
         raise MedaiInputError(f"'model.prevalence' must be in (0, 0.5); got {model.prevalence!r}.")
     if len(model.group_shift) < len(populations):
@@ -335,14 +364,30 @@ def make_cancer_cohort(
     samples, truth = _make_phenotype(genotypes, variants, group_index, names, model,
                                      n_causal_chromosomes, rng)
     _apply_missingness(genotypes, missing_rate, rng)
+    summary_statistics = pathogenic = None
+    if published_gwas_n is not None and counts[0] < 50:
+        logger.warning("no published GWAS summary statistics: %s has %d people, a reference panel needs 50",
+                       names[0], counts[0])
+    elif published_gwas_n is not None:
+        from medai_lib.cancer.sumstats import pathogenic_variant_table, simulate_summary_statistics
+
+        joint = np.zeros(n_variants)
+        joint[truth.causal_index] = truth.causal_effect
+        joint[truth.rare_index] += truth.rare_effect
+        summary_statistics = simulate_summary_statistics(
+            genotypes, variants, joint, n_effective=published_gwas_n, reference=group_index == 0,
+            random_state=rng)
+        pathogenic = pathogenic_variant_table(variants, truth.rare_index)
     info = {
         "populations": populations, "effective_size": effective_size, "split_time": split_time,
         "recombination_rate": recombination_rate, "mutation_rate": mutation_rate,
         "n_chromosomes": n_chromosomes, "chromosome_length": chromosome_length,
         "genome_length_morgans": n_chromosomes * chromosome_length * recombination_rate,
+        "published_gwas_group": names[0], "published_gwas_n": published_gwas_n,
     }
     return CancerCohort(genotypes=genotypes, variants=variants, samples=samples, truth=truth,
-                        demography=info)
+                        demography=info, summary_statistics=summary_statistics,
+                        pathogenic_variants=pathogenic)
 
 
 def _apply_missingness(genotypes: np.ndarray, missing_rate: float, rng: np.random.Generator) -> None:
@@ -381,7 +426,8 @@ def _make_phenotype(genotypes, variants, group_index, names, model, n_causal_chr
     causal = np.sort(rng.choice(candidates, size=model.n_causal, replace=False))
     std_effect = rng.normal(0.0, 1.0, size=model.n_causal)
     p = freq[causal]
-    effect = std_effect / np.sqrt(2 * p * (1 - p))
+    # per-allele effect variance proportional to [2p(1-p)]^alpha (alpha = -1: equal variance per SNP)
+    effect = std_effect * (2 * p * (1 - p)) ** (model.alpha / 2)
     dosage = genotypes[causal].sum(axis=2, dtype=np.int16).astype(np.float64)  # (n_causal, n_samples)
     polygenic = effect @ dosage
     within = polygenic - np.array([polygenic[group_index == k].mean() for k in range(len(names))])[group_index]
@@ -394,7 +440,13 @@ def _make_phenotype(genotypes, variants, group_index, names, model, n_causal_chr
         polygenic[members] -= polygenic[members].mean()
     polygenic = polygenic * scale
 
+    # Rare variants are rare in every group (as BRCA1/2 pathogenic variants are): choosing them by pooled
+    # frequency alone would let a variant that is rare overall be common in a small group.
     rare_candidates = np.flatnonzero(on_causal & (freq > 0.0005) & (freq < 0.01))
+    group_freq = np.column_stack([
+        genotypes[rare_candidates][:, group_index == k].sum(axis=(1, 2), dtype=np.int64)
+        / (2.0 * (group_index == k).sum()) for k in range(len(names))])
+    rare_candidates = rare_candidates[group_freq.max(axis=1) < 0.01] if len(rare_candidates) else rare_candidates
     rare_candidates = np.setdiff1d(rare_candidates, causal)
     n_rare = min(model.n_rare, len(rare_candidates))
     rare = np.sort(rng.choice(rare_candidates, size=n_rare, replace=False)) if n_rare else np.array([], int)
@@ -511,8 +563,11 @@ def make_cancer_cohort_files(n_individuals: int = 2000, *, root=None, random_sta
     Returns
     -------
     pathlib.Path
-        Folder with ``genotypes.vcf.gz``, ``phenotypes.csv`` (sample_id, covariates, outcomes) and
-        ``truth.npz`` (causal indices and effects, liabilities).
+        Folder with ``genotypes.vcf.gz``, ``phenotypes.csv`` (sample_id, covariates, outcomes),
+        ``truth.npz`` (causal indices and effects, liabilities), and unless ``published_gwas_n=None``
+        ``published_gwas_summary_statistics.tsv.gz`` (a large external GWAS of the first group, GWAS
+        Catalog columns) with its description ``published_gwas_summary_statistics.yaml``, and
+        ``known_pathogenic_variants.tsv`` (the rare high-penetrance variants a gene panel tests).
 
     Examples
     --------

@@ -508,7 +508,8 @@ def read_zarr(zarr_path, *, chunked: bool = True) -> GenotypeData:
 
 
 def write_cancer_cohort(cohort, folder) -> Path:
-    """Write a simulated cohort as ``genotypes.vcf.gz``, ``phenotypes.csv`` and ``truth.npz``.
+    """Write a simulated cohort as ``genotypes.vcf.gz``, ``phenotypes.csv`` and ``truth.npz``, plus the
+    published GWAS summary statistics and the known pathogenic variants when the cohort has them.
 
     Parameters
     ----------
@@ -537,4 +538,24 @@ def write_cancer_cohort(cohort, folder) -> Path:
         genetic_liability=t.genetic_liability, covariate_liability=t.covariate_liability,
         liability=t.liability, risk=t.risk, threshold=np.float64(t.threshold),
     )
+    if getattr(cohort, "summary_statistics", None) is not None:
+        from medai_lib.cancer.sumstats import (
+            PATHOGENIC_NAME, SUMSTATS_META_NAME, SUMSTATS_NAME, write_summary_statistics,
+        )
+
+        write_summary_statistics(cohort.summary_statistics, folder / SUMSTATS_NAME)
+        info = cohort.demography
+        (folder / SUMSTATS_META_NAME).write_text(
+            "# SYNTHETIC summary statistics of a simulated external GWAS (medai_lib.cancer.sumstats)\n"
+            f"data_file_name: {SUMSTATS_NAME}\n"
+            "file_type: GWAS-SSF-like (tab-separated, one row per variant)\n"
+            f"genetic_ancestry_group: {info.get('published_gwas_group', 'group_A')}\n"
+            f"effective_sample_size: {int(round(info.get('published_gwas_n') or 0))}\n"
+            "trait: cancer liability (liability-threshold model)\n"
+            "effect_scale: liability standard deviations per copy of effect_allele\n"
+            "genome_assembly: synthetic (msprime)\n")
+    if getattr(cohort, "pathogenic_variants", None) is not None:
+        from medai_lib.cancer.sumstats import PATHOGENIC_NAME
+
+        cohort.pathogenic_variants.to_csv(folder / PATHOGENIC_NAME, sep="\t", index=False)
     return folder
