@@ -119,6 +119,14 @@ def test_bootstrap_models_spread_around_the_estimate(exponential_cohort):
 
 # --- communication ----------------------------------------------------------------------------------------
 
+def test_risk_message_never_says_most_will_not_when_most_will():
+    low = risk_message(0.12, baseline=0.04, population=100).text
+    high = risk_message(0.57, baseline=0.04, population=100).text
+    assert "Most people with this risk (88 of 100) will not get this cancer" in low
+    assert "will not get this cancer" not in high.splitlines()[-1]
+    assert "most people (57 of 100) will be diagnosed" in high
+
+
 def test_risk_message_counts_people():
     m = risk_message(0.12, baseline=0.04, population=100)
     assert (m.affected, m.baseline_affected, m.extra) == (12, 4, 8)

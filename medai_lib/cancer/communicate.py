@@ -99,10 +99,14 @@ def risk_message(risk: float, *, baseline: float, years: float = 10, population:
         f"Out of {population:,} {comparison}, about {base} will be.",
     ]
     if extra > 0:
+        if 2 * affected < population:
+            tail = (f"Most people with this risk ({population - affected} of {population:,}) will not get "
+                    "this cancer.")
+        else:
+            tail = (f"At this risk most people ({affected} of {population:,}) will be diagnosed: a risk this "
+                    "high calls for a specialist discussion, not a score alone.")
         lines.append(f"The risk is {rr:.1f} times as high: that is about {extra} more people out of "
-                     f"{population:,}. Most people with this risk "
-                     f"({population - affected} of {population:,}) "
-                     "will not get this cancer.")
+                     f"{population:,}. {tail}")
     elif extra < 0:
         lines.append(f"That is about {-extra} fewer out of {population:,} ({rr:.1f} times the risk); a low "
                      "score does not mean no risk.")
