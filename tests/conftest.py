@@ -38,11 +38,13 @@ def notebook_run(tmp_path_factory):
     """Execute every notebook once (quick mode, two at a time) and return the run summary."""
     out = tmp_path_factory.mktemp("notebook-run")
     data = tmp_path_factory.mktemp("medai-data")
+    medai_data = os.environ.get("MEDAI_DATA", str(data))
     proc = run_medai("run", "course", "solutions", "--quick", "--jobs", "2", "--timeout", "900", "--out", str(out),
-                     env={"MEDAI_DATA": os.environ.get("MEDAI_DATA", str(data))})
+                     env={"MEDAI_DATA": medai_data})
     summary_path = out / "summary.json"
     assert summary_path.exists(), f"medai run wrote no summary:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     summary = json.loads(summary_path.read_text())
+    summary["medai_data"] = medai_data
     summary["stdout"] = proc.stdout
     summary["returncode"] = proc.returncode
     print(proc.stdout[-4000:])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +65,17 @@ def test_models_carry_not_for_clinical_use(path):
     text = path.read_text()
     if re.search(r"\.fit\(|training\.fit|train_model", text):
         assert "not for clinical use" in text.lower(), f"{path.name} builds a model: say it is not for clinical use"
+
+
+def test_prepared_quick_sample_sets_are_the_ones_the_notebooks_open(notebook_run, monkeypatch):
+    """`medai data prepare --quick` must prepare exactly cohorts the quick notebooks opened: after the
+    notebooks ran, preparing finds every set in the cache and creates nothing new."""
+    from medai_lib.data.prepare import prepare_sample_data
+
+    root = Path(notebook_run["medai_data"])
+    before = {p.name for p in root.iterdir()}
+    monkeypatch.setenv("MEDAI_DATA", str(root))
+    lines = prepare_sample_data(quick=True)
+    created = {p.name for p in root.iterdir()} - before
+    assert not created, f"prepared sets that no quick notebook opened (sizes out of step?): {sorted(created)}"
+    assert len(lines) == 3 and all("ready" in line for line in lines), lines

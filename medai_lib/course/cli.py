@@ -159,9 +159,9 @@ def cmd_data_prepare(args) -> int:
     from medai_lib.data import data_home
     from medai_lib.data.prepare import prepare_sample_data
 
-    print(f"sample data cache: {data_home()}")
-    for line in prepare_sample_data(quick=args.quick):
-        print(f"  {line}")
+    print(f"sample data cache: {data_home()} (the first preparation takes a few minutes; later ones are quick)",
+          flush=True)
+    prepare_sample_data(quick=args.quick, on_line=lambda line: print(f"  {line}", flush=True))
     return 0
 
 
