@@ -17,9 +17,9 @@ from medai_lib.errors import MedaiInputError
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 4  # 2: default group_shift lowered to (0.0, 0.15, 0.08); 4: published GWAS summary
+GENERATOR_VERSION = 5  # 2: default group_shift lowered to (0.0, 0.15, 0.08); 4: published GWAS summary
 # statistics and known pathogenic variants written with the cohort, effects ~ [2p(1-p)]^(alpha/2) with
-# alpha = -0.4, rare variants rare in every group, group_shift (0.0, 0.45, 0.25)
+# alpha = -0.4, rare variants rare in every group, group_shift (0.0, 0.45, 0.25); 5: h2 0.5 -> 0.3
 _BASES = np.array(list("ACGT"))
 
 
@@ -33,11 +33,13 @@ class LiabilityModel:
 
     Parameters
     ----------
-    h2 : float, default 0.5
+    h2 : float, default 0.3
         Variance of the polygenic genetic liability within groups (it is centred in each group, so that
         the group baseline differences are exactly ``group_shift``). The residual noise is set so that
         the total liability variance, without the group baseline, is 1: ``h2`` is then the heritability
-        of the polygenic part on the liability scale.
+        of the polygenic part on the liability scale. 0.3 is in the range of twin heritability of common
+        cancers (about 0.2 to 0.6, Mucci et al., JAMA 2016); a published score then has a hazard ratio of
+        about 2.4 per SD, against 1.3 to 2 for real cancer scores.
     n_causal : int, default 600
         Causal common SNPs (minor allele frequency >= ``causal_min_maf``), effects of small size drawn from
         a normal distribution on the standardised-genotype scale.
@@ -70,7 +72,7 @@ class LiabilityModel:
         score trained elsewhere loses almost all its accuracy there.
     """
 
-    h2: float = 0.5
+    h2: float = 0.3
     n_causal: int = 600
     causal_min_maf: float = 0.01
     n_rare: int = 3
