@@ -295,3 +295,18 @@ def test_ld_lasso_score_meets_the_lasso_optimality_conditions_and_tracks_liabili
     assert len(lasso.variant_index) < len(ridge.variant_index)
     with pytest.raises(MedaiInputError, match="'ld_shrinkage' must be numbers in"):
         fit_ld_lasso_prs(gwas, c.genotypes[:, ref], c.variants, c.genotypes[:, val], y[val], ld_shrinkage=[1.0])
+
+
+def test_ld_scores_name_missing_summary_columns():
+    import pandas as pd
+
+    from medai_lib.cancer.prs import fit_ld_lasso_prs, fit_ld_ridge_prs
+
+    g = np.zeros((5, 10, 2), dtype=np.int8)
+    variants = pd.DataFrame({"chrom": ["1"] * 5, "pos": np.arange(5)})
+    gwas = pd.DataFrame({"beta": np.zeros(5), "p": np.ones(5), "alt_freq": np.full(5, 0.3)})
+    y = np.r_[np.zeros(5), np.ones(5)]
+    with pytest.raises(MedaiInputError, match="'gwas' needs 'beta', 'se', 'p', 'alt_freq' columns and 5 rows"):
+        fit_ld_lasso_prs(gwas, g, variants, g, y)
+    with pytest.raises(MedaiInputError, match="'genotypes_ref' and 'genotypes_val' must hold the same variant rows"):
+        fit_ld_ridge_prs(gwas, g, variants, g[:4], y)

@@ -216,6 +216,19 @@ def fit_clumping_thresholding(gwas: pd.DataFrame, clumped_index, genotypes_val, 
 DEFAULT_SHRINKAGE = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 
 
+def _check_ld_score_inputs(gwas, genotypes_ref, variants, genotypes_val, columns) -> int:
+    """Shared checks of the LD-aware scores: same variant rows everywhere, the summary columns present."""
+    n_variants = _check_genotypes(genotypes_ref, "genotypes_ref")[0]
+    if _check_genotypes(genotypes_val, "genotypes_val")[0] != n_variants:
+        raise MedaiInputError("'genotypes_ref' and 'genotypes_val' must hold the same variant rows.")
+    if not set(columns) <= set(gwas.columns) or len(gwas) != n_variants:
+        named = ", ".join(f"'{c}'" for c in columns)
+        raise MedaiInputError(f"'gwas' needs {named} columns and {n_variants} rows.")
+    if len(variants) != n_variants or "chrom" not in variants.columns:
+        raise MedaiInputError(f"'variants' needs a 'chrom' column and {n_variants} rows.")
+    return n_variants
+
+
 def fit_ld_ridge_prs(gwas: pd.DataFrame, genotypes_ref, variants: pd.DataFrame, genotypes_val, y_val, *,
                      shrinkage=DEFAULT_SHRINKAGE, block_size: int = 400) -> PolygenicScore:
     """PRS from summary statistics with the effects jointly adjusted for LD (ridge, as LDpred-inf / SBLUP).
@@ -251,13 +264,7 @@ def fit_ld_ridge_prs(gwas: pd.DataFrame, genotypes_ref, variants: pd.DataFrame, 
     >>> from medai_lib.cancer.prs import fit_ld_ridge_prs
     >>> # score = fit_ld_ridge_prs(published, g[:, train], variants, g[:, val], y[val])
     """
-    n_variants = _check_genotypes(genotypes_ref, "genotypes_ref")[0]
-    if _check_genotypes(genotypes_val, "genotypes_val")[0] != n_variants:
-        raise MedaiInputError("'genotypes_ref' and 'genotypes_val' must hold the same variant rows.")
-    if not {"beta", "p", "alt_freq"} <= set(gwas.columns) or len(gwas) != n_variants:
-        raise MedaiInputError(f"'gwas' needs 'beta', 'p' and 'alt_freq' columns and {n_variants} rows.")
-    if len(variants) != n_variants or "chrom" not in variants.columns:
-        raise MedaiInputError(f"'variants' needs a 'chrom' column and {n_variants} rows.")
+    n_variants = _check_ld_score_inputs(gwas, genotypes_ref, variants, genotypes_val, ("beta", "p", "alt_freq"))
     y_val = np.asarray(y_val, dtype=float)
     if y_val.shape != (genotypes_val.shape[1],):
         raise MedaiInputError("'y_val' must have one value per validation sample.")
@@ -355,13 +362,8 @@ def fit_ld_lasso_prs(gwas: pd.DataFrame, genotypes_ref, variants: pd.DataFrame, 
     >>> from medai_lib.cancer.prs import fit_ld_lasso_prs
     >>> # score = fit_ld_lasso_prs(published, g[:, train], variants, g[:, val], y[val])
     """
-    n_variants = _check_genotypes(genotypes_ref, "genotypes_ref")[0]
-    if _check_genotypes(genotypes_val, "genotypes_val")[0] != n_variants:
-        raise MedaiInputError("'genotypes_ref' and 'genotypes_val' must hold the same variant rows.")
-    if not {"beta", "se", "p", "alt_freq"} <= set(gwas.columns) or len(gwas) != n_variants:
-        raise MedaiInputError(f"'gwas' needs 'beta', 'se', 'p' and 'alt_freq' columns and {n_variants} rows.")
-    if len(variants) != n_variants or "chrom" not in variants.columns:
-        raise MedaiInputError(f"'variants' needs a 'chrom' column and {n_variants} rows.")
+    n_variants = _check_ld_score_inputs(gwas, genotypes_ref, variants, genotypes_val,
+                                        ("beta", "se", "p", "alt_freq"))
     y_val = np.asarray(y_val, dtype=float)
     if y_val.shape != (genotypes_val.shape[1],):
         raise MedaiInputError("'y_val' must have one value per validation sample.")
