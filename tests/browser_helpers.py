@@ -2,6 +2,7 @@
 steps that act the way a learner does (menus, clicks, keys), each followed by a screenshot."""
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -172,19 +173,54 @@ _SHOWN_PANEL = """const panels = [...document.querySelectorAll('.jp-NotebookPane
             const panel = panels[panels.length - 1];"""
 
 
-def wait_kernel_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until the kernel named in the notebook toolbar is started and idle."""
-    page.wait_for_function(
-        """() => {
+def server_kernel_state(server: LabServer, notebook: str) -> str | None:
+    """The execution state the server reports for the kernel of the session whose path ends in
+    ``notebook`` (None while there is no such session)."""
+    request = urllib.request.Request(f"{server.base}/api/sessions",
+                                     headers={"Authorization": f"token {server.token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            sessions = json.load(resp)
+    except (urllib.error.URLError, ConnectionError, OSError, ValueError):
+        return None
+    for session in sessions:
+        if str(session.get("path", "")).endswith(notebook) and session.get("kernel"):
+            return session["kernel"].get("execution_state")
+    return None
+
+
+def wait_kernel_idle(page, server: LabServer | None = None, notebook: str | None = None, *,
+                     display_name: str = "MedAI (Python 3)", timeout_ms: int = 90_000) -> None:
+    """Wait until the shown notebook is connected to a started, idle kernel named ``display_name``.
+
+    JupyterLab shows the kernel's name while the session is still being created, and its execution
+    indicator reads "idle" before any kernel is attached; on a loaded machine the toolbar can pass
+    through "No Kernel" after that. So the wait also asks the server: its session for ``notebook`` must
+    have a kernel that is idle, and the toolbar must still agree afterwards."""
+    ui_ready = """() => {
             %s
             if (!panel) return false;
             const indicator = panel.querySelector('.jp-Notebook-ExecutionIndicator');
             const name = panel.querySelector('.jp-KernelName');
-            if (!name || /No Kernel|Kernel not/i.test(name.textContent)) return false;
+            if (!name || !name.textContent.includes(%s)) return false;
             return indicator ? indicator.getAttribute('data-status') === 'idle' : true;
-        }""" % _SHOWN_PANEL,
-        timeout=timeout_ms,
-    )
+        }""" % (_SHOWN_PANEL, json.dumps(display_name))
+    deadline = time.monotonic() + timeout_ms / 1000
+    state = None
+    while True:
+        left_ms = max(1_000, int((deadline - time.monotonic()) * 1000))
+        page.wait_for_function(ui_ready, timeout=left_ms)
+        if server is None or notebook is None:
+            return
+        state = server_kernel_state(server, notebook)
+        if state == "idle":
+            page.wait_for_function(ui_ready, timeout=max(1_000, int((deadline - time.monotonic()) * 1000)))
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"the kernel of {notebook} is not idle after {timeout_ms / 1000:.0f} s (server says "
+                f"{state!r}); JupyterLab's log ends with:\n{server.log_tail()}")
+        time.sleep(0.3)
 
 
 def wait_all_cells_run(page, timeout_ms: int = 120_000) -> None:

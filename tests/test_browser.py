@@ -78,6 +78,22 @@ def _open_in_file_browser(page, *names: str) -> None:
         item.dblclick()
 
 
+def _scroll_into_view(locator, timeout: float = 30.0) -> None:
+    """Scroll until ``locator`` is in the viewport. On a busy machine the notebook is still laying out
+    outputs above it (images decoding, widgets rendering) and moves it away again after one scroll."""
+    from playwright.sync_api import expect
+
+    deadline = time.monotonic() + timeout
+    while True:
+        locator.scroll_into_view_if_needed()
+        try:
+            expect(locator).to_be_in_viewport(timeout=2_000)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
+
 def _run_in_terminal(page, command: str) -> None:
     page.locator(".jp-Terminal:not(.lm-mod-hidden) .xterm").last.click()
     page.keyboard.type(command)
@@ -127,11 +143,11 @@ def test_a_learner_runs_a_lesson_and_submits_a_lab(lab_server, page):
         index.locator("a", has_text=LESSON).first.click()
         notebook = active_notebook(page)
         notebook.locator(".jp-Cell").first.wait_for()
-        wait_kernel_idle(page)
-        assert "MedAI (Python 3)" in notebook.locator(".jp-KernelName").inner_text()
+        wait_kernel_idle(page, lab_server, LESSON)
+        expect(notebook.locator(".jp-KernelName")).to_contain_text("MedAI (Python 3)")
         click_menu(page, "Run", "Run All Cells")
         wait_all_cells_run(page)
-        wait_kernel_idle(page)
+        wait_kernel_idle(page, lab_server, LESSON)
         steps.shot("lesson_run_all")
         # Saved, the lesson shows what ran: every code cell executed, no error, a figure among the outputs.
         page.keyboard.press("ControlOrMeta+s")
@@ -144,8 +160,7 @@ def test_a_learner_runs_a_lesson_and_submits_a_lab(lab_server, page):
         figure = notebook.locator(".jp-OutputArea-output[data-mime-type='image/png'] img").first
         figure.wait_for()
         assert figure.evaluate("img => img.naturalWidth") > 100, "the figure output is not a drawn image"
-        figure.scroll_into_view_if_needed()
-        expect(figure).to_be_in_viewport()
+        _scroll_into_view(figure)
         steps.shot("lesson_figure")
 
         # 3. The distribution explorer reacts to its controls, and shows what the library computes.
@@ -184,7 +199,7 @@ def test_a_learner_runs_a_lesson_and_submits_a_lab(lab_server, page):
         _open_in_file_browser(page, "work", LAB, f"{LAB}.ipynb")
         notebook = active_notebook(page)
         page.wait_for_function("() => document.title.includes('lab00')")
-        wait_kernel_idle(page)
+        wait_kernel_idle(page, lab_server, f"{LAB}.ipynb")
         cells = notebook.locator(".jp-Cell")
         answer_index = notebook.evaluate("""panel => [...panel.querySelectorAll('.jp-Cell')].findIndex(
             cell => cell.classList.contains('jp-CodeCell')
@@ -222,4 +237,5 @@ def test_a_learner_runs_a_lesson_and_submits_a_lab(lab_server, page):
         assert ANSWER_MARK in submitted.source and submitted.source == saved.source
     except Exception:
         steps.shot("failure")
+        print(f"JupyterLab's log ends with:\n{lab_server.log_tail()}")  # shown by pytest on failure
         raise
