@@ -103,13 +103,20 @@ def write_sleep_edf(folder, *, hours: float = 1.5, n_records: int = 2, random_st
     return folder
 
 
-def write_genotype_folder(folder, *, n_people: int = 400, random_state: int = 0) -> Path:
-    """Write a study folder with only ``genotypes.vcf.gz`` and ``phenotypes.csv``; returns the folder."""
+def write_genotype_folder(folder, *, n_people: int = 400, random_state: int = 0,
+                          group_names: dict | None = None) -> Path:
+    """Write a study folder with only ``genotypes.vcf.gz`` and ``phenotypes.csv``; returns the folder.
+
+    ``group_names`` renames the ``ancestry_group`` labels (e.g. ``{"group_A": "nfe", "group_B": "afr"}``,
+    gnomAD-style), as a real study labels its genetic ancestry groups.
+    """
     from medai_lib.cancer import LiabilityModel, make_cancer_cohort, write_cancer_cohort
 
     folder = Path(folder)
     cohort = make_cancer_cohort(n_people, n_chromosomes=2, chromosome_length=3e6,
                                 model=LiabilityModel(n_causal=60, n_rare=1), random_state=random_state)
+    if group_names:
+        cohort.samples["ancestry_group"] = cohort.samples["ancestry_group"].replace(group_names)
     write_cancer_cohort(cohort, folder)
     for path in folder.iterdir():
         if path.name not in ("genotypes.vcf.gz", "phenotypes.csv"):

@@ -5,7 +5,9 @@ synthetic sample data."""
 from __future__ import annotations
 
 import json
+import re
 
+import nbformat
 import pandas as pd
 import pytest
 
@@ -13,16 +15,26 @@ from conftest import run_medai
 from real_data_fixtures import write_chestxray14, write_genotype_folder, write_sleep_edf
 
 
-def _run(notebook: str, data_dir, out) -> dict:
-    proc = run_medai("run", notebook, "--quick", "-p", "DATA_DIR", str(data_dir), "--out", str(out),
+def _execute(notebook: str, data_dir, out, parameters: dict) -> dict:
+    """Run ``notebook`` in quick mode on ``data_dir``, plus ``-p NAME VALUE`` for each parameter."""
+    extra = [arg for name, value in parameters.items() for arg in ("-p", name, str(value))]
+    proc = run_medai("run", notebook, "--quick", "-p", "DATA_DIR", str(data_dir), *extra, "--out", str(out),
                      "--timeout", "600")
     summary_path = out / "summary.json"
     assert summary_path.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(summary_path.read_text())["results"][0]
-    assert proc.returncode == 0 and result["status"] == "ok", (
-        f"{notebook} failed on a DATA_DIR folder: {result.get('error')}\n{proc.stdout[-2000:]}"
+    result["returncode"], result["stdout"] = proc.returncode, proc.stdout
+    return result
+
+
+def _run(notebook: str, data_dir, out, **parameters) -> dict:
+    result = _execute(notebook, data_dir, out, parameters)
+    assert result["returncode"] == 0 and result["status"] == "ok", (
+        f"{notebook} failed on a DATA_DIR folder: {result.get('error')}\n{result['stdout'][-2000:]}"
     )
     assert result["parameters"]["DATA_DIR"] == str(data_dir)
+    for name, value in parameters.items():
+        assert result["parameters"][name] == value
     return result["metrics"]
 
 
@@ -57,3 +69,68 @@ def test_cancer_notebook_on_a_genotype_folder(tmp_path):
     metrics = _run("course/04_cancer/01_genotypes_and_qc.ipynb", folder, tmp_path / "out")
     assert 300 <= metrics["n_people_after_qc"] <= 400
     assert 0 < metrics["n_variants_after_qc"] < 5000  # the folder's two small chromosomes, not the sample cohort
+
+
+# A genotype study whose genetic ancestry groups carry their own labels (gnomAD-style), not the sample
+# cohort's group_A / group_B: the cancer notebooks take them as TRAIN_GROUP / OTHER_GROUP.
+GROUPS = {"group_A": "nfe", "group_B": "afr"}
+
+
+@pytest.fixture(scope="module")
+def labelled_genotype_folder(tmp_path_factory):
+    # 1,000 people: enough cases in every split of "nfe" (about 20 in its test split) and in the held-out
+    # half of "afr" that recalibration leaves; each notebook still runs in seconds.
+    folder = write_genotype_folder(tmp_path_factory.mktemp("labelled") / "study", n_people=1000,
+                                   group_names=GROUPS)
+    assert sorted(p.name for p in folder.iterdir()) == ["genotypes.vcf.gz", "phenotypes.csv"]
+    return folder
+
+
+def _printed(out, notebook: str) -> str:
+    """Everything the executed notebook printed (stdout streams)."""
+    nb = nbformat.read(out / notebook, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream")
+
+
+def test_polygenic_risk_notebook_on_a_folder_with_its_own_group_labels(labelled_genotype_folder, tmp_path):
+    notebook = "course/04_cancer/03_polygenic_risk.ipynb"
+    metrics = _run(notebook, labelled_genotype_folder, tmp_path / "out", TRAIN_GROUP="nfe", OTHER_GROUP="afr")
+    # Recorded names keep the sample cohort's labels (group_A = TRAIN_GROUP, group_B = OTHER_GROUP).
+    for name in ("auc", "baseline_auc", "auc_local_prs", "auc_group_B", "prs_auc_group_A", "prs_auc_group_B"):
+        assert isinstance(metrics[name], float) and 0.0 < metrics[name] < 1.0, (name, metrics[name])
+    # No summary statistics in the folder: the local PRS is the score (no published one), and no ground truth:
+    # no oracle.
+    assert metrics["auc"] == metrics["auc_local_prs"]
+    assert metrics.get("oracle_auc") is None
+    assert not any(name.startswith("gap_to_oracle") for name in metrics)
+    # "afr" has a higher cancer rate than "nfe" in this folder: a model fitted in "nfe" underestimates its
+    # risks, and recalibration on half of "afr" brings the calibration intercept towards 0.
+    before = metrics["group_B_calibration_intercept_before"]
+    after = metrics["group_B_calibration_intercept_after"]
+    assert before > 0 and abs(after) < abs(before)
+    printed = _printed(tmp_path / "out", notebook)
+    assert "AUC of clinical only: nfe " in printed and ", afr " in printed
+    # The expected-R2 table needs the simulator's heritability and genome: not drawn for a real folder.
+    assert "the table is drawn for the synthetic cohort only" in printed
+
+
+def test_survival_notebook_on_a_folder_with_its_own_group_labels(labelled_genotype_folder, tmp_path):
+    notebook = "course/04_cancer/04_survival_and_communicating_risk.ipynb"
+    metrics = _run(notebook, labelled_genotype_folder, tmp_path / "out", TRAIN_GROUP="nfe")
+    assert 0.5 < metrics["c_index"] < 1.0
+    assert metrics["hazard_ratio_prs_per_sd"] > 1.0
+    assert 0.0 < metrics["ten_year_risk_p50"] < metrics["ten_year_risk_p99"] < 1.0
+    # The survival cohort is the "nfe" people outside the GWAS training split (60% of them, less QC losses).
+    n_nfe = int((pd.read_csv(labelled_genotype_folder / "phenotypes.csv")["ancestry_group"] == "nfe").sum())
+    n = int(re.search(r"^([\d,]+) people, \d+ diagnosed", _printed(tmp_path / "out", notebook), re.M)
+            .group(1).replace(",", ""))
+    assert 0.5 * n_nfe <= n <= 0.6 * n_nfe + 2
+
+
+def test_polygenic_risk_notebook_names_a_wrong_group_parameter(labelled_genotype_folder, tmp_path):
+    result = _execute("course/04_cancer/03_polygenic_risk.ipynb", labelled_genotype_folder, tmp_path / "out",
+                      {"TRAIN_GROUP": "nosuch", "OTHER_GROUP": "afr"})
+    assert result["status"] == "failed" and result["returncode"] != 0
+    message = result["error"]["evalue"]
+    assert "TRAIN_GROUP" in message and "'nosuch'" in message and "['afr', 'nfe']" in message
