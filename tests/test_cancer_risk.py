@@ -257,3 +257,19 @@ def test_calibration_of_far_off_risks_is_still_reported():
     assert row["calibration_slope"] == pytest.approx(ref.coef_[0, 0], rel=1e-3)
     # the intercept solves its score equation: shifted risks sum to the observed number of cases
     assert special.expit(lp + row["calibration_intercept"]).sum() == pytest.approx(y.sum(), rel=1e-6)
+
+
+def test_check_groups_names_the_parameter_and_the_groups_found():
+    from medai_lib.cancer import check_groups
+
+    samples = pd.DataFrame({"ancestry_group": ["nfe", "afr", "nfe", None]})
+    check_groups(samples, TRAIN_GROUP="nfe", OTHER_GROUP="afr")  # both present: no error
+    with pytest.raises(MedaiInputError, match=r"OTHER_GROUP = 'group_B' .* are \['afr', 'nfe'\]: set TRAIN_GROUP "
+                                              r"and OTHER_GROUP to two different ones of them"):
+        check_groups(samples, TRAIN_GROUP="nfe", OTHER_GROUP="group_B")
+    with pytest.raises(MedaiInputError, match=r"TRAIN_GROUP = 'eas' .* set TRAIN_GROUP to one of them"):
+        check_groups(samples, TRAIN_GROUP="eas")
+    with pytest.raises(MedaiInputError, match="TRAIN_GROUP and OTHER_GROUP are both 'nfe'"):
+        check_groups(samples, TRAIN_GROUP="nfe", OTHER_GROUP="nfe")
+    with pytest.raises(MedaiInputError, match="no 'ancestry_group' column"):
+        check_groups(samples.rename(columns={"ancestry_group": "population"}), TRAIN_GROUP="nfe")

@@ -10,7 +10,7 @@ from medai_lib.cancer.prs import (
 from medai_lib.cancer.communicate import RiskMessage, plot_icon_array, risk_message
 from medai_lib.cancer.qc import QCResult, hardy_weinberg_exact, qc_filter, sample_qc, variant_qc
 from medai_lib.cancer.risk import (
-    CLINICAL_COVARIATES, RecalibrationResult, RiskModel, RiskStudy, apply_score, covariate_matrix,
+    CLINICAL_COVARIATES, RecalibrationResult, RiskModel, RiskStudy, apply_score, check_groups, covariate_matrix,
     evaluate_by_group, fit_risk_model, plot_auc_by_group, prepare_risk_study, read_truth, recalibrate_for_group,
     score_weights,
 )
@@ -41,7 +41,7 @@ __all__ = [
     "run_gwas", "sample_qc", "variant_qc", "vcf_to_zarr", "write_cancer_cohort", "write_vcf",
     # risk, survival, communication
     "CLINICAL_COVARIATES", "Concordance", "RecalibrationResult", "RiskMessage", "RiskModel", "RiskStudy",
-    "SurvivalModel", "apply_score", "bootstrap_cox_models", "check_survival", "concordance",
+    "SurvivalModel", "apply_score", "bootstrap_cox_models", "check_groups", "check_survival", "concordance",
     "covariate_matrix", "evaluate_by_group", "fit_cox_model", "fit_risk_model", "kaplan_meier_by_group",
     "plot_auc_by_group", "plot_icon_array", "plot_kaplan_meier", "prepare_risk_study", "prs_groups", "read_truth",
     "recalibrate_for_group", "risk_message", "score_weights",

@@ -584,6 +584,36 @@ def read_truth(folder) -> dict:
         raise MedaiInputError(f"could not read the ground truth file {path}: {exc}") from exc
 
 
+def check_groups(samples: pd.DataFrame, **groups: str) -> None:
+    """Check that each named genetic ancestry group is a label of ``samples["ancestry_group"]``.
+
+    The keywords are the names the caller knows the groups by (a notebook's parameters), so the error
+    says which one to change, e.g. ``check_groups(data.samples, TRAIN_GROUP="nfe", OTHER_GROUP="afr")``.
+    Two names given the same group is an error too (a comparison needs two groups).
+
+    Raises
+    ------
+    MedaiInputError
+        A group that is not in the column (the message lists the labels found), or the same group twice.
+    """
+    if "ancestry_group" not in samples:
+        raise MedaiInputError("the phenotype table has no 'ancestry_group' column: add one (the genetic "
+                              "ancestry group of each person) to phenotypes.csv")
+    found = sorted(map(str, pd.unique(samples["ancestry_group"].dropna())))
+    names = " and ".join(groups) if len(groups) <= 2 else ", ".join(groups)
+    how_many = {1: "one", 2: "two different ones"}.get(len(groups), f"{len(groups)} different ones")
+    for name, group in groups.items():
+        if group not in found:
+            raise MedaiInputError(
+                f"{name} = {group!r} is not a genetic ancestry group of this cohort; its groups (column "
+                f"ancestry_group of phenotypes.csv) are {found}: set {names} to {how_many} of them")
+    seen = {}
+    for name, group in groups.items():
+        if group in seen:
+            raise MedaiInputError(f"{seen[group]} and {name} are both {group!r}: set two different groups")
+        seen[group] = name
+
+
 def prepare_risk_study(data, *, truth: dict | None = None, train_group: str = "group_A",
                        fractions=(0.4, 0.3, 0.3), n_pcs: int = 5, gwas_method: str = "linear",
                        min_train_maf: float = 0.01, summary_statistics: "pd.DataFrame | None" = None,
