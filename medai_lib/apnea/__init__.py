@@ -63,7 +63,7 @@ from medai_lib.apnea.realdata import (
     read_apnea_ecg,
     read_nsrr_annotations,
 )
-from medai_lib.apnea.scoring import ScoringResult, score_night, score_psg
+from medai_lib.apnea.scoring import ScoringResult, score_cohort, score_night, score_psg
 from medai_lib.apnea.simulate import (
     BENCHMARK_COHORT,
     CHANNELS,
@@ -87,7 +87,8 @@ __all__ = [
     "SleepCohort", "agreement_summary", "bland_altman", "list_apnea_ecg_records", "list_psg_recordings",
     "make_benchmark_cohort", "make_night", "make_sleep_cohort", "make_sleep_cohort_files",
     "match_channels", "plot_bland_altman", "plot_psg_window", "read_apnea_ecg", "read_edf_header",
-    "read_nsrr_annotations", "read_psg", "reference_annotation_probability", "read_psg_raw", "score_night",
+    "read_nsrr_annotations", "read_psg", "reference_annotation_probability", "read_psg_raw", "score_cohort",
+    "score_night",
     "score_psg", "severity_class",
     "severity_kappa", "write_psg_edf",
     # part 2: learning from signals, forecasting, screening

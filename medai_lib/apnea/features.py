@@ -5,7 +5,9 @@ envelope, effort, heart-rate variability from ECG R-peaks; and fixed-length sign
 """
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -36,6 +38,10 @@ FEATURE_COLUMNS = (
 ECG_FEATURE_COLUMNS = ("hr_mean", "hr_std", "hr_range", "rmssd_ms", "hr_rise_next")
 
 _MIN_RATES = {"flow": 8.0, "thorax": 8.0, "abdomen": 8.0, "spo2": 0.5, "ecg": 50.0}
+#: Version of the per-minute labels, features and windows: bump it (with the simulator's
+#: ``GENERATOR_VERSION``) whenever :func:`make_minute_dataset`'s output changes, so cached datasets are not
+#: reused. (The cache key also holds a hash of this module's, the simulator's and the scorer's source.)
+DATASET_VERSION = "1"
 
 
 def _n_minutes(signals: Mapping[str, np.ndarray], sfreq: Mapping[str, float], channels: Sequence[str]) -> int:
@@ -531,11 +537,15 @@ _DATASET_CHANNELS = ("ecg", "flow", "thorax", "abdomen", "spo2", "position")
 
 def make_minute_dataset(cohort: SleepCohort, *, rate: float = 8.0, ecg_rate: float = _ECG_RATE,
                         context_min: int = 1, ecg_context_min: int = 2, windows: bool = True,
-                        with_ecg: bool = True) -> MinuteDataset:
+                        with_ecg: bool = True, cache: bool = True) -> MinuteDataset:
     """Generate every night of ``cohort`` and cut it into labelled minutes, features and windows.
 
     Only the channels the models use are synthesised (ECG, flow, effort, SpO2, position): about 0.1 s
-    per hour of recording.
+    per hour of recording. The result is cached on disk (under ``$MEDAI_DATA``, see
+    :func:`medai_lib.data.data_home`) when ``cohort`` is a plain :func:`make_sleep_cohort` draw with an
+    integer seed (:attr:`SleepCohort.generation`), keyed by the cohort's parameters, these arguments and
+    the generator and feature versions: later calls load it in a fraction of the time, with the same
+    values and dtypes.
 
     Parameters
     ----------
@@ -550,6 +560,9 @@ def make_minute_dataset(cohort: SleepCohort, *, rate: float = 8.0, ecg_rate: flo
         feature models and forecasting, and faster.
     with_ecg : bool, default True
         False leaves out the ECG (not synthesised, no heart-rate features, ``ecg`` of shape (n, 0, 0)).
+    cache : bool, default True
+        False always recomputes (and writes nothing). Cohorts without generation parameters (built by
+        hand, changed after drawing, drawn from a Generator) are never cached.
 
     Returns
     -------
@@ -564,6 +577,49 @@ def make_minute_dataset(cohort: SleepCohort, *, rate: float = 8.0, ecg_rate: flo
     """
     if not isinstance(cohort, SleepCohort):
         raise TypeError(f"cohort must be a SleepCohort from make_sleep_cohort; got {type(cohort).__name__}.")
+    options = {"rate": float(rate), "ecg_rate": float(ecg_rate), "context_min": int(context_min),
+               "ecg_context_min": int(ecg_context_min), "windows": bool(windows), "with_ecg": bool(with_ecg)}
+    generation = cohort.generation if cache else None
+    if generation is None:
+        return _compute_minute_dataset(cohort, **options)
+    from medai_lib.apnea import scoring, simulate
+    from medai_lib.apnea._store import cached_folder, code_digest
+
+    params = {"cohort": generation, **options,
+              "code": code_digest(simulate, scoring, sys.modules[__name__])}
+
+    def create(folder) -> None:
+        _save_minute_dataset(_compute_minute_dataset(cohort, **options), folder)
+
+    folder = cached_folder("apnea_minute_dataset", params, f"{simulate.GENERATOR_VERSION}.{DATASET_VERSION}",
+                           create)
+    return _load_minute_dataset(folder)
+
+
+def _save_minute_dataset(ds: MinuteDataset, folder) -> None:
+    from medai_lib.apnea._store import save_array, save_frame
+
+    save_frame(ds.table, folder, "table")
+    save_frame(ds.subjects, folder, "subjects")
+    save_array(ds.resp, folder, "resp")
+    save_array(ds.ecg, folder, "ecg")
+    (folder / "dataset.json").write_text(json.dumps({
+        "rate": ds.rate, "ecg_rate": ds.ecg_rate, "context_min": ds.context_min,
+        "ecg_context_min": ds.ecg_context_min}))
+
+
+def _load_minute_dataset(folder) -> MinuteDataset:
+    from medai_lib.apnea._store import load_array, load_frame
+
+    meta = json.loads((folder / "dataset.json").read_text())
+    return MinuteDataset(table=load_frame(folder, "table"), resp=load_array(folder, "resp"),
+                         ecg=load_array(folder, "ecg"), subjects=load_frame(folder, "subjects"),
+                         rate=float(meta["rate"]), ecg_rate=float(meta["ecg_rate"]),
+                         context_min=int(meta["context_min"]), ecg_context_min=int(meta["ecg_context_min"]))
+
+
+def _compute_minute_dataset(cohort: SleepCohort, *, rate: float, ecg_rate: float, context_min: int,
+                            ecg_context_min: int, windows: bool, with_ecg: bool) -> MinuteDataset:
     import dataclasses
 
     channels = _DATASET_CHANNELS if with_ecg else tuple(c for c in _DATASET_CHANNELS if c != "ecg")

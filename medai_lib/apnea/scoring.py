@@ -369,4 +369,82 @@ def score_night(recording, *, hypopnea_rule: str = "3a", use_hypnogram: bool = T
                      epoch_s=float(getattr(recording, "epoch_s", 30.0)), hypopnea_rule=hypopnea_rule)
 
 
-__all__ = ["ScoringResult", "score_psg", "score_night", "SEVERITY_CUTOFFS", "severity_class"]
+#: Version of :func:`score_cohort`'s table: bump it whenever the scorer's output changes, so cached scores
+#: are not reused. (The cache key also holds a hash of this module's and the simulator's source.)
+SCORER_VERSION = "1"
+
+_COHORT_COLUMNS = ("subject_id", "true_ahi", "true_ahi_4pct", "reference_ahi", "tst_h", "ahi", "odi",
+                   "arousal_index", "hours", "n_events", "severity")
+
+
+def score_cohort(cohort, *, hypopnea_rule: str = "3a", use_hypnogram: bool = True,
+                 cache: bool = True) -> pd.DataFrame:
+    """Score every night of a :class:`~medai_lib.apnea.SleepCohort` with :func:`score_night`.
+
+    The table is cached on disk (under ``$MEDAI_DATA``) when the cohort is a plain
+    :func:`~medai_lib.apnea.make_sleep_cohort` draw with an integer seed (see
+    :attr:`SleepCohort.generation`), keyed by its parameters, its ``channels``, the scoring options and
+    the generator and scorer versions: a second call reads it instead of simulating and scoring again.
+
+    Parameters
+    ----------
+    cohort : SleepCohort
+    hypopnea_rule : {"3a", "4"}, default "3a"
+    use_hypnogram : bool, default True
+        See :func:`score_night`.
+    cache : bool, default True
+        False always recomputes (and writes nothing).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per subject: ``subject_id``, the night's ground truth (``true_ahi, true_ahi_4pct,
+        reference_ahi, tst_h``) and what the scorer found (``ahi, odi, arousal_index, hours, n_events,
+        severity``); ``ahi`` equals ``score_night(night, ...).ahi``.
+
+    Examples
+    --------
+    >>> from medai_lib.apnea import make_sleep_cohort
+    >>> table = score_cohort(make_sleep_cohort(2, hours=0.5, random_state=0), cache=False)
+    >>> list(table["subject_id"])
+    ['SYN-0000', 'SYN-0001']
+    """
+    from medai_lib.apnea.simulate import SleepCohort
+
+    if not isinstance(cohort, SleepCohort):
+        raise TypeError(f"cohort must be a SleepCohort from make_sleep_cohort; got {type(cohort).__name__}.")
+    if hypopnea_rule not in ("3a", "4"):
+        raise MedaiInputError(f"hypopnea_rule must be '3a' or '4'; got {hypopnea_rule!r}.")
+    generation = cohort.generation if cache else None
+    if generation is None:
+        return _score_cohort(cohort, hypopnea_rule, bool(use_hypnogram))
+    import sys
+
+    from medai_lib.apnea import simulate
+    from medai_lib.apnea._store import cached_folder, code_digest, load_frame, save_frame
+
+    params = {"cohort": generation, "channels": None if cohort.channels is None else list(cohort.channels),
+              "hypopnea_rule": hypopnea_rule, "use_hypnogram": bool(use_hypnogram),
+              "code": code_digest(simulate, sys.modules[__name__])}
+
+    def create(folder) -> None:
+        save_frame(_score_cohort(cohort, hypopnea_rule, bool(use_hypnogram)), folder, "scores")
+
+    folder = cached_folder("apnea_cohort_scores", params, f"{simulate.GENERATOR_VERSION}.{SCORER_VERSION}", create)
+    return load_frame(folder, "scores")
+
+
+def _score_cohort(cohort, hypopnea_rule: str, use_hypnogram: bool) -> pd.DataFrame:
+    rows = []
+    for night in cohort:
+        r = score_night(night, hypopnea_rule=hypopnea_rule, use_hypnogram=use_hypnogram)
+        rows.append({"subject_id": night.subject_id, "true_ahi": float(night.true_ahi),
+                     "true_ahi_4pct": float(night.true_ahi_4pct), "reference_ahi": float(night.reference_ahi),
+                     "tst_h": float(night.total_sleep_time_h), "ahi": float(r.ahi), "odi": float(r.odi),
+                     "arousal_index": float(r.arousal_index), "hours": float(r.hours),
+                     "n_events": int(len(r.events)), "severity": str(r.severity)})
+    return pd.DataFrame(rows, columns=list(_COHORT_COLUMNS))
+
+
+__all__ = ["SCORER_VERSION", "ScoringResult", "score_cohort", "score_psg", "score_night", "SEVERITY_CUTOFFS",
+           "severity_class"]

@@ -606,7 +606,7 @@ def make_night(
     artefacts = _draw_artefacts(n_sec, cfg, phys["artefact_proneness"], art_rng)
 
     # arousals: at the end of most events, plus spontaneous ones during sleep
-    ev_ar = events[events["arousal"]]
+    ev_ar = events[events["arousal"].astype(bool)]  # an empty frame has an object column
     ar_onset = (ev_ar["onset_s"] + ev_ar["duration_s"] + rng.uniform(-1.0, 2.0, len(ev_ar))).to_numpy()
     sleep_sec = np.flatnonzero(np.isin(stage_sec, SLEEP_STAGES))
     n_spont = int(rng.poisson(6.0 * len(sleep_sec) / 3600.0))
@@ -961,9 +961,29 @@ class SleepCohort:
     channels: "tuple[str, ...] | None" = None
     _cov_cols: tuple = field(default=("age", "central_fraction", "supine_pref", "heart_rate",
                                       "spo2_baseline"), repr=False)
+    # Set by make_sleep_cohort only (init=False: dataclasses.replace and hand-built cohorts have none).
+    _generation: "dict | None" = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.subjects)
+
+    @property
+    def generation(self) -> "dict | None":
+        """The :func:`make_sleep_cohort` arguments that reproduce this cohort, or None.
+
+        None when the cohort was built by hand, drawn from a Generator or without a seed, made by
+        ``dataclasses.replace``, or changed since (its subjects table, hours or config differ from what
+        was drawn). Only a cohort with generation parameters is cached on disk by
+        :func:`~medai_lib.apnea.make_minute_dataset` and :func:`~medai_lib.apnea.score_cohort`.
+        """
+        gen = self._generation
+        if gen is None:
+            return None
+        params = gen["params"]
+        if (self.hours != params["hours"] or dataclasses.asdict(self.config) != params["config"]
+                or _frame_fingerprint(self.subjects) != gen["fingerprint"]):
+            return None
+        return {k: (dict(v) if isinstance(v, dict) else v) for k, v in params.items()}
 
     def night(self, i: int) -> Night:
         """Generate the night of subject ``i`` (deterministic)."""
@@ -1051,8 +1071,22 @@ def make_sleep_cohort(
         "spo2_baseline": rng.uniform(94.5, 97.5, n), "target_ahi": target,
         "seed": rng.integers(0, 2**31 - 1, n),
     })
-    return SleepCohort(subjects=subjects, hours=float(hours), config=cfg,
-                       channels=None if channels is None else tuple(channels))
+    cohort = SleepCohort(subjects=subjects, hours=float(hours), config=cfg,
+                         channels=None if channels is None else tuple(channels))
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        params = {"n_subjects": n, "hours": float(hours), "config": dataclasses.asdict(cfg),
+                  "near_cutoff_fraction": float(near_cutoff_fraction), "random_state": int(random_state)}
+        object.__setattr__(cohort, "_generation", {"params": params, "fingerprint": _frame_fingerprint(subjects)})
+    return cohort
+
+
+def _frame_fingerprint(df: pd.DataFrame) -> str:
+    """A hash of a table's values, columns and dtypes (to notice a cohort changed after it was drawn)."""
+    import hashlib
+
+    h = hashlib.sha256(repr([(str(c), str(t)) for c, t in df.dtypes.items()]).encode())
+    h.update(pd.util.hash_pandas_object(df, index=True).to_numpy().tobytes())
+    return h.hexdigest()
 
 
 #: The default benchmark cohort: 40 subjects, 8-hour nights, 40% placed near a severity cut-off.
