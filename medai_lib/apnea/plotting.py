@@ -147,7 +147,9 @@ def plot_hypnogram(hypnogram, *, epoch_s: float = 30.0, ax=None, window: "tuple[
     rem = np.where(hyp == "R", level, np.nan)
     ax.step(t, np.r_[rem, rem[-1]], where="post", color="#D55E00", lw=3)
     ax.set_yticks(list(_STAGE_LEVEL.values()), list(_STAGE_LEVEL))
-    ax.set(xlabel="hours since lights off", xlim=(0, t[-1]), ylim=(-0.5, 4.5))
+    ax.set(xlabel="hours since lights off", ylabel="sleep stage", xlim=(0, t[-1]), ylim=(-0.5, 4.5))
+    if not ax.get_title():
+        ax.set_title("Hypnogram (REM in orange)")
     ax.spines[["top", "right"]].set_visible(False)
     if window is not None:
         ax.axvspan(window[0] / 3600.0, window[1] / 3600.0, color="#0072B2", alpha=0.3, lw=0)

@@ -109,7 +109,7 @@ class PSGBrowser(_Explorer):
         fig = _new_figure(9.0, 1.3 * len(channels) + 1.6)
         axes = fig.subplots(len(channels) + 1, 1, gridspec_kw={"height_ratios": [1.2] + [1] * len(channels)})
         plot_hypnogram(self.night.hypnogram, epoch_s=self.epoch_s, ax=axes[0], window=(start, end))
-        axes[0].set_xlabel("")
+        axes[0].set(xlabel="", ylabel="", title="")
         axes[0].set_title("Hypnogram, hours since lights off (blue band: the window below)", fontsize=8, loc="left")
         for ax, ch in zip(axes[1:], channels):
             fs = float(self.night.sfreq[ch])

@@ -120,7 +120,8 @@ def plot_qq(p_values, *, ax=None, label: str | None = None, color: str | None = 
     ranks = np.arange(1, n + 1)
     lo = -np.log10(stats.beta.ppf(0.975, ranks, n - ranks + 1))
     hi = -np.log10(stats.beta.ppf(0.025, ranks, n - ranks + 1))
-    ax.fill_between(expected, lo, hi, color="0.85", linewidth=0)
+    ax.fill_between(expected, lo, hi, color="0.85", linewidth=0,
+                    label="95% range if no variant were associated")
     top = expected.max()
     ax.plot([0, top], [0, top], color="0.3", linewidth=0.8)
     ax.set_xlabel(r"expected $-\log_{10}\,p$")

@@ -100,7 +100,7 @@ class EvaluationReport:
         axes = fig.subplots(1, 3)
         plot_roc(self.roc, ax=axes[0], label=label,
                  operating_point=(1 - self.confusion.specificity, self.confusion.sensitivity))
-        axes[0].set_title(f"Discrimination (threshold {self.threshold:g})")
+        axes[0].set_title(f"Discrimination (ROC; dot: threshold {self.threshold:g})")
         plot_calibration(self.calibration, ax=axes[1], label=label)
         axes[1].set_title("Calibration")
         plot_decision_curve(self.decision_curve, ax=axes[2], label=label)
