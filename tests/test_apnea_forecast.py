@@ -88,3 +88,16 @@ def test_questionnaire_tracks_severity_but_misses_cases():
     # published STOP-BANG: AUC about 0.7-0.8 and sensitivity about 0.9 at >= 3 of 8 (Chung 2008)
     assert 0.65 < auc < 0.9
     assert tab.loc[3, "sensitivity"] > 0.75 and tab.loc[3, "specificity"] < 0.7
+
+
+def test_beats_persistence_trusts_the_subject_interval_over_delong(forecast_split):
+    import dataclasses
+
+    train, test = forecast_split
+    res = evaluate_forecast(fit_forecaster(train), test, horizon_min=5)
+    assert res.subject_ci is None and res.beats_persistence == (res.comparison.ci_low > 0)
+    # DeLong treats minutes as independent; when resampling subjects puts zero inside the interval, the
+    # model has not shown it beats persistence.
+    spanning = dataclasses.replace(res, subject_ci=(-0.01, res.comparison.difference + 0.05))
+    assert res.comparison.ci_low > 0 and not spanning.beats_persistence
+    assert dataclasses.replace(res, subject_ci=(0.001, 0.1)).beats_persistence

@@ -130,8 +130,11 @@ class ForecastResult:
 
     @property
     def beats_persistence(self) -> bool:
-        """True when the lower end of the paired interval of the AUC difference is above zero."""
-        return bool(self.comparison.ci_low > 0)
+        """True when the lower end of the paired interval of the AUC difference is above zero: the
+        subject-resampled interval when there is one (minutes of one night are not independent), else
+        DeLong's."""
+        low = self.subject_ci[0] if self.subject_ci is not None else self.comparison.ci_low
+        return bool(low > 0)
 
 
 def evaluate_forecast(model, test_table: pd.DataFrame, *, horizon_min: "int | None" = None,
