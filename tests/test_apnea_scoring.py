@@ -128,6 +128,24 @@ def test_home_test_mode_uses_monitoring_time(nights):
     assert r.ahi < score_night(n).ahi * 1.05
 
 
+def test_home_test_scores_without_eeg_or_sleep_stages(nights, caplog):
+    import logging
+
+    n = nights[2]
+    with caplog.at_level(logging.WARNING, logger="medai_lib.apnea.scoring"):
+        home = score_night(n, home_test=True)
+    assert not caplog.records  # the desaturation-only warning is what a home test asked for
+    no_eeg = {ch: x for ch, x in n.signals.items() if ch not in ("eeg", "emg")}
+    direct = score_psg(no_eeg, n.sfreq, hypnogram=None)
+    assert home.ahi == pytest.approx(direct.ahi) and len(home.events) == len(direct.events)
+    assert home.hours == pytest.approx(n.duration_s / 3600)
+    assert home.arousal_index == 0
+    # Same hours, arousal-only hypopneas lost: fewer events than the recording-time PSG scoring.
+    psg_per_recording_hour = score_night(n, use_hypnogram=False)
+    assert len(psg_per_recording_hour.events) > len(home.events)
+    assert home.ahi < psg_per_recording_hour.ahi
+
+
 def test_bad_input(nights):
     n = nights[0]
     sig, fs = dict(n.signals), dict(n.sfreq)

@@ -340,7 +340,8 @@ def score_psg(
                          arousal_index=float(ar_index), hours=float(hours), hypopnea_rule=hypopnea_rule)
 
 
-def score_night(recording, *, hypopnea_rule: str = "3a", use_hypnogram: bool = True) -> ScoringResult:
+def score_night(recording, *, hypopnea_rule: str = "3a", use_hypnogram: bool = True,
+                home_test: bool = False) -> ScoringResult:
     """Score a :class:`Night` or :class:`PSGRecording` from its signals (and hypnogram) only.
 
     Parameters
@@ -349,7 +350,12 @@ def score_night(recording, *, hypopnea_rule: str = "3a", use_hypnogram: bool = T
         Only ``signals``, ``sfreq``, ``hypnogram`` and ``epoch_s`` are read.
     hypopnea_rule : {"3a", "4"}, default "3a"
     use_hypnogram : bool, default True
-        False scores like a home sleep test: per hour of recording, events in wake included.
+        False divides by the hours of recording instead of sleep (events in wake included); EEG arousals
+        still count.
+    home_test : bool, default False
+        Score what a home sleep apnea test records: flow, effort belts and oximetry, no EEG or EMG. No
+        hypnogram (per hour of recording: the respiratory event index) and no arousals, so a hypopnea
+        counts only with its desaturation. Implies ``use_hypnogram=False``.
 
     Returns
     -------
@@ -362,11 +368,23 @@ def score_night(recording, *, hypopnea_rule: str = "3a", use_hypnogram: bool = T
     >>> result.severity in ("normal", "mild", "moderate", "severe")
     True
     """
-    hyp = getattr(recording, "hypnogram", None) if use_hypnogram else None
+    hyp = getattr(recording, "hypnogram", None) if use_hypnogram and not home_test else None
     if hyp is not None and len(hyp) == 0:
         hyp = None
-    return score_psg(recording.signals, recording.sfreq, hypnogram=hyp,
-                     epoch_s=float(getattr(recording, "epoch_s", 30.0)), hypopnea_rule=hypopnea_rule)
+    epoch_s = float(getattr(recording, "epoch_s", 30.0))
+    if not home_test:
+        return score_psg(recording.signals, recording.sfreq, hypnogram=hyp, epoch_s=epoch_s,
+                         hypopnea_rule=hypopnea_rule)
+    # The channels a home device records. Without EEG the scorer warns that hypopneas count on
+    # desaturation only: that is what a home test asked for, so the warning is not shown.
+    signals = {ch: x for ch, x in recording.signals.items() if ch not in ("eeg", "emg", "eog")}
+    quiet = logging.Filter()
+    quiet.filter = lambda record: not record.getMessage().startswith("no EEG channel")
+    logger.addFilter(quiet)
+    try:
+        return score_psg(signals, recording.sfreq, hypnogram=None, epoch_s=epoch_s, hypopnea_rule=hypopnea_rule)
+    finally:
+        logger.removeFilter(quiet)
 
 
 #: Version of :func:`score_cohort`'s table: bump it whenever the scorer's output changes, so cached scores
