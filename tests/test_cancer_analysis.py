@@ -94,6 +94,9 @@ def test_qc_filter_removes_low_call_rate_rare_and_bad_samples(cohort, prepared):
     assert (kept["call_rate"] >= 0.95).all() and (kept["maf"] >= 0.01).all()
     assert (~qc.sample_mask).sum() == (sq["missing_rate"] > 0.05).sum() > 0
     assert qc.summary["removed"].iloc[1] > 0.4 * len(vq)  # most simulated SNPs are rare
+    any_filter = qc.summary.set_index("filter").loc["any variant filter (each variant once)", "removed"]
+    assert any_filter == int((~qc.variant_mask).sum())
+    assert qc.summary["removed"].iloc[:3].max() <= any_filter <= qc.summary["removed"].iloc[:3].sum()
     with pytest.raises(MedaiInputError, match="min_maf"):
         qc_filter(vq, sq, min_maf=2)
     with pytest.raises(MedaiInputError, match="variant_qc"):

@@ -187,7 +187,8 @@ class QCResult:
     variant_mask : ndarray, bool, shape (n_variants,)
     sample_mask : ndarray, bool, shape (n_samples,)
     summary : DataFrame
-        One row per filter: its threshold and how many variants or samples it removes.
+        One row per filter: its threshold and how many variants or samples it removes; a last row counts
+        the variants removed by any filter (a variant failing two filters is counted once there).
     """
 
     variant_mask: np.ndarray
@@ -234,10 +235,15 @@ def qc_filter(variant_table: pd.DataFrame, sample_table: pd.DataFrame, *, min_ca
     maf = variant_table["maf"].to_numpy() >= min_maf
     hwe = ~(variant_table["hwe_p"].to_numpy() < min_hwe_p)
     samples = sample_table["missing_rate"].to_numpy() <= max_sample_missing
+    kept = call & maf & hwe
+    # A variant can fail several filters: the last variant row counts each removed variant once.
     summary = pd.DataFrame({
-        "filter": ["variant call rate", "minor allele frequency", "Hardy-Weinberg p", "sample missingness"],
-        "threshold": [f">= {min_call_rate}", f">= {min_maf}", f">= {min_hwe_p:g}", f"<= {max_sample_missing}"],
-        "removed": [int((~call).sum()), int((~maf).sum()), int((~hwe).sum()), int((~samples).sum())],
-        "of": [len(call)] * 3 + [len(samples)],
+        "filter": ["variant call rate", "minor allele frequency", "Hardy-Weinberg p", "sample missingness",
+                   "any variant filter (each variant once)"],
+        "threshold": [f">= {min_call_rate}", f">= {min_maf}", f">= {min_hwe_p:g}", f"<= {max_sample_missing}",
+                      "all three above"],
+        "removed": [int((~call).sum()), int((~maf).sum()), int((~hwe).sum()), int((~samples).sum()),
+                    int((~kept).sum())],
+        "of": [len(call)] * 3 + [len(samples), len(call)],
     })
-    return QCResult(variant_mask=call & maf & hwe, sample_mask=samples, summary=summary)
+    return QCResult(variant_mask=kept, sample_mask=samples, summary=summary)
