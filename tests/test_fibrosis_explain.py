@@ -24,6 +24,7 @@ from medai_lib.fibrosis import (
     make_model,
     marker_masks,
     marker_occlusion_effect,
+    plot_cam_examples,
     plot_cam_overlay,
     preprocess_images,
     site_identification_accuracy,
@@ -151,6 +152,31 @@ def test_overlay_draws_image_cam_and_outline(cohort):
     assert len(ax.images) == 2 and ax.get_title() == "x"
     with pytest.raises(MedaiInputError, match="one shape"):
         plot_cam_overlay(cohort.images[0], np.ones((4, 4)))
+
+
+def test_cam_examples_draw_each_group_with_grad_cam_and_one_colour_bar(cohort):
+    model = make_model("small", random_state=0).eval()
+    images = cohort.images
+    captions = [f"case {i}" for i in range(len(images))]
+    mask = np.zeros(len(images), bool)
+    mask[[5, 7]] = True
+    fig = plot_cam_examples(model, images, {"first": [0, 1, 2], "masked": mask, "empty": []},
+                            captions=captions, lung_masks=cohort.lung_masks, per_group=2)
+    panels, bars = fig.axes[:6], fig.axes[6:]
+    assert len(bars) == 1 and "Grad-CAM" in bars[0].get_ylabel()
+    # Row by row: the first per_group cases of each group, captioned, with the map grad_cam computes.
+    assert [ax.get_title() for ax in panels[:4]] == ["first\ncase 0", "first\ncase 1", "masked\ncase 5",
+                                                     "masked\ncase 7"]
+    expected = grad_cam(model, images[[5, 7]], image_size=SIZE)
+    np.testing.assert_allclose(panels[3].images[1].get_array(), expected[1], atol=1e-5)
+    assert not panels[4].axison and not panels[5].axison  # the empty group
+    assert "empty: none" in [t.get_text() for t in panels[4].texts]
+    with pytest.raises(MedaiInputError, match="captions has 2 entries"):
+        plot_cam_examples(model, images, {"a": [0]}, captions=["x", "y"])
+    with pytest.raises(MedaiInputError, match=f"outside 0..{len(images) - 1}"):
+        plot_cam_examples(model, images, {"a": [len(images)]})
+    with pytest.raises(MedaiInputError, match="groups is empty"):
+        plot_cam_examples(model, images, {})
 
 
 def test_image_browser_shows_what_the_library_computes(cohort):

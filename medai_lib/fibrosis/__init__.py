@@ -23,6 +23,7 @@ from medai_lib.fibrosis.explain import (
     lung_appearance_features,
     marker_masks,
     marker_occlusion_effect,
+    plot_cam_examples,
     plot_cam_overlay,
     site_identification_accuracy,
 )
@@ -62,7 +63,8 @@ __all__ = [
     "make_augmentation", "make_model",
     "mask_outside_lungs", "patient_split", "predict_fibrosis", "preprocess_images", "rebalance_sites",
     "standardise_lungs",
-    "apply_window", "cam_mass", "grad_cam", "marker_masks", "marker_occlusion_effect", "plot_cam_overlay",
+    "apply_window", "cam_mass", "grad_cam", "marker_masks", "marker_occlusion_effect", "plot_cam_examples",
+    "plot_cam_overlay",
     "SiteIdentification", "lung_appearance_features", "site_identification_accuracy",
     "ImageBrowser", "image_browser",
 ]

@@ -17,6 +17,7 @@ from medai_lib.fibrosis.models import check_images, default_target_layer, prepro
 logger = logging.getLogger(__name__)
 
 __all__ = ["grad_cam", "marker_masks", "cam_mass", "marker_occlusion_effect", "plot_cam_overlay",
+           "plot_cam_examples",
            "apply_window", "SiteIdentification", "lung_appearance_features", "site_identification_accuracy"]
 
 
@@ -258,6 +259,94 @@ def plot_cam_overlay(image, cam, *, lung_mask=None, ax=None, alpha: float = 0.45
     if title:
         ax.set_title(title, fontsize="small")
     return ax
+
+
+#: The colour-bar label of Grad-CAM figures: what the brightness means, in words.
+CAM_LABEL = "Grad-CAM: 0 = no influence, 1 = pushed the fibrosis score up most"
+
+
+def plot_cam_examples(model, images, groups, *, captions=None, lung_masks=None, per_group: int = 4,
+                      image_size: int = 64, device="cpu", title: str | None = None):
+    """Grad-CAM overlays of example cases, one row per group (e.g. true positives, false positives, missed
+    cases), with one shared colour bar.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The trained model (as for :func:`grad_cam`).
+    images : numpy.ndarray, float, shape (n_images, H, W)
+    groups : mapping of str to array of int or bool
+        Row label to the cases of that row: indices into ``images`` or a boolean mask; the first
+        ``per_group`` are drawn (a group with none leaves an empty row).
+    captions : sequence of str, optional
+        One per image (indexed like ``images``), written under the row label, e.g. the predicted
+        probability and the true severity.
+    lung_masks : numpy.ndarray, bool, shape (n_images, H, W), optional
+        Drawn as a dashed outline.
+    per_group : int, default 4
+    image_size : int, default 64
+        The size the model was trained at.
+    device : str or torch.device, default "cpu"
+    title : str, optional
+        Figure title; by default a key to the colours and the outline.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import numpy as np, matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from medai_lib.fibrosis import make_model
+    >>> images = np.random.default_rng(0).random((3, 64, 64)).astype("float32")
+    >>> fig = plot_cam_examples(make_model(), images, {"flagged": [0, 1], "not flagged": [2]}, per_group=2)
+    >>> len(fig.axes)  # 2 x 2 panels and the colour bar
+    5
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    images = check_images(images, name="images")
+    if images.ndim == 4:  # (n, 1, H, W)
+        images = images[:, 0]
+    if not groups:
+        raise MedaiInputError("groups is empty: give at least one row, e.g. {'true positive': indices}.")
+    if per_group < 1:
+        raise MedaiInputError(f"per_group must be at least 1; got {per_group!r}.")
+    if captions is not None and len(captions) != len(images):
+        raise MedaiInputError(f"captions has {len(captions)} entries for {len(images)} images: give one per "
+                              "image.")
+    if lung_masks is not None and np.shape(lung_masks) != images.shape:
+        raise MedaiInputError(f"lung_masks has shape {np.shape(lung_masks)}; it must match images "
+                              f"{images.shape}.")
+    chosen = {}
+    for name, which in groups.items():
+        which = np.asarray(which)
+        index = np.flatnonzero(which) if which.dtype == bool else which.astype(int).ravel()
+        if which.dtype == bool and len(which) != len(images):
+            raise MedaiInputError(f"the mask of group {name!r} has {len(which)} entries for {len(images)} "
+                                  "images: give one per image.")
+        if index.size and (index.min() < 0 or index.max() >= len(images)):
+            raise MedaiInputError(f"group {name!r} holds indices outside 0..{len(images) - 1}.")
+        chosen[name] = index[:per_group]
+    fig, axes = plt.subplots(len(chosen), per_group, figsize=(2.5 * per_group + 0.8, 2.6 * len(chosen)),
+                             squeeze=False, layout="constrained")
+    for row, (name, index) in zip(axes, chosen.items()):
+        cams = grad_cam(model, images[index], image_size=image_size, device=device) if len(index) else []
+        for ax, i, cam in zip(row, index, cams):
+            caption = name if captions is None else f"{name}\n{captions[i]}"
+            plot_cam_overlay(images[i], cam, lung_mask=None if lung_masks is None else lung_masks[i], ax=ax,
+                             title=caption)
+        for ax in row[len(index):]:
+            ax.axis("off")
+        if not len(index):
+            row[0].text(0.0, 0.5, f"{name}: none", transform=row[0].transAxes, fontsize="small")
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap="magma"), ax=axes, shrink=0.8)
+    bar.set_label(CAM_LABEL, fontsize="small")
+    fig.suptitle(title or "Grad-CAM over each radiograph (dashed line: lung outline)")
+    return fig
 
 
 def marker_occlusion_effect(model, images, markers, *, image_size: int = 64, device="cpu") -> np.ndarray:
