@@ -91,6 +91,7 @@ def test_hardy_weinberg_holds_within_groups_and_fails_pooled(cohort):
     groups = _groups(cohort)
     freq = g.count_alleles().to_frequencies()[:, 1]
     common = (freq > 0.1) & (freq < 0.9)
+    common[cohort.truth.genotyping_error_index] = False  # the population genetics of the true calls
     f_within = [np.nanmean(allel.inbreeding_coefficient(g.subset(common, groups == k)))
                 for k in ("group_A", "group_B")]
     f_pooled = np.nanmean(allel.inbreeding_coefficient(g.subset(common)))
@@ -102,6 +103,33 @@ def test_hardy_weinberg_holds_within_groups_and_fails_pooled(cohort):
     within_fail = (qc["hwe_p"] < 0.01).mean()
     assert within_fail < 0.04  # about the nominal 2 x 1% of two tests
     assert (qc["hwe_p_pooled"] < 0.01).mean() > 3 * within_fail
+
+
+def test_calling_errors_fail_hardy_weinberg_within_groups_and_leave_the_rest_unchanged():
+    from medai_lib.cancer import variant_qc
+
+    kwargs = dict(n_chromosomes=3, chromosome_length=5e6, model=MODEL, published_gwas_n=None, random_state=3)
+    c = make_cancer_cohort(1000, genotyping_error_rate=0.01, **kwargs)
+    clean = make_cancer_cohort(1000, genotyping_error_rate=0.0, **kwargs)
+    errors = c.truth.genotyping_error_index
+    is_error = np.zeros(len(c.variants), bool)
+    is_error[errors] = True
+    assert 10 <= len(errors) <= 0.02 * len(c.variants)
+    # Only the chosen variants change, and only heterozygote calls become homozygous.
+    np.testing.assert_array_equal(c.genotypes[~is_error], clean.genotypes[~is_error])
+    np.testing.assert_allclose(c.truth.liability, clean.truth.liability)
+    before, after = clean.genotypes[errors], c.genotypes[errors]
+    changed = (before != after).any(axis=2)
+    assert changed.any() and (before[changed][:, 0] != before[changed][:, 1]).all()
+    assert (after[changed][:, 0] == after[changed][:, 1]).all()
+    # A deficit of heterozygotes that the within-group test at the usual 1e-6 catches at most of them,
+    # while it flags almost no clean variant (the pooled test flags clean ones: the Wahlund effect).
+    qc = variant_qc(c.genotypes, groups=_groups(c))
+    flagged = (qc["hwe_p"] < 1e-6).to_numpy()
+    assert (qc["het_observed"] < qc["het_expected"]).to_numpy()[errors].mean() > 0.9
+    assert flagged[is_error].mean() > 0.5
+    assert flagged[~is_error].mean() < 0.001
+    assert ((qc["hwe_p_pooled"] < 1e-6).to_numpy() & ~is_error).sum() > flagged[~is_error].sum()
 
 
 def test_site_frequency_spectrum_is_skewed_to_rare(cohort):
@@ -141,8 +169,8 @@ def test_phenotype_model_prevalence_confounding_and_truth(cohort):
 
 def test_truth_effects_reproduce_genetic_liability_without_missing_calls():
     model = LiabilityModel(n_causal=40, n_rare=2, rare_effect=3.0)
-    c = make_cancer_cohort(300, n_chromosomes=2, chromosome_length=3e6, missing_rate=0.0, model=model,
-                           random_state=5)
+    c = make_cancer_cohort(300, n_chromosomes=2, chromosome_length=3e6, missing_rate=0.0,
+                           genotyping_error_rate=0.0, model=model, random_state=5)
     t = c.truth
     dose = c.genotypes[t.causal_index].sum(axis=2).astype(float)
     poly = t.causal_effect @ dose
@@ -174,6 +202,7 @@ def test_distance_to_causal_against_brute_force(cohort):
     ({"populations": {"group_A": 0.5, "group_B": 0.6}}, "sum to 1"),
     ({"n_chromosomes": 0}, "n_chromosomes"),
     ({"missing_rate": 0.5}, "missing_rate"),
+    ({"genotyping_error_rate": 0.2}, "genotyping_error_rate"),
     ({"model": LiabilityModel(n_causal=100_000)}, "n_causal"),
     ({"model": LiabilityModel(h2=0.95)}, "h2"),
     ({"n_causal_chromosomes": 3, "n_chromosomes": 2}, "n_causal_chromosomes"),

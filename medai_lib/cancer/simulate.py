@@ -3,6 +3,7 @@ groups, a liability-threshold cancer phenotype with clinical covariates, and the
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import asdict, dataclass, field
@@ -17,9 +18,10 @@ from medai_lib.errors import MedaiInputError
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 5  # 2: default group_shift lowered to (0.0, 0.15, 0.08); 4: published GWAS summary
+GENERATOR_VERSION = 6  # 2: default group_shift lowered to (0.0, 0.15, 0.08); 4: published GWAS summary
 # statistics and known pathogenic variants written with the cohort, effects ~ [2p(1-p)]^(alpha/2) with
-# alpha = -0.4, rare variants rare in every group, group_shift (0.0, 0.45, 0.25); 5: h2 0.5 -> 0.3
+# alpha = -0.4, rare variants rare in every group, group_shift (0.0, 0.45, 0.25); 5: h2 0.5 -> 0.3;
+# 6: genotype calling errors (heterozygotes called homozygous) at a few common variants
 _BASES = np.array(list("ACGT"))
 
 
@@ -117,6 +119,9 @@ class CohortTruth:
         The parameters used.
     causal_chromosomes : tuple of str
         Chromosomes that carry causal variants; the others carry none (null chromosomes).
+    genotyping_error_index : ndarray, int, shape (n_errors,)
+        Row indices of the variants whose calls carry a clustering error (a share of heterozygotes
+        called homozygous): what the within-group Hardy-Weinberg filter of QC is there to catch.
     """
 
     causal_index: np.ndarray
@@ -131,6 +136,7 @@ class CohortTruth:
     risk: np.ndarray
     model: LiabilityModel
     causal_chromosomes: tuple
+    genotyping_error_index: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
 
 
 @dataclass(frozen=True)
@@ -221,6 +227,7 @@ def make_cancer_cohort(
     mutation_rate: float = 1.2e-9,
     n_causal_chromosomes: int | None = None,
     missing_rate: float = 0.02,
+    genotyping_error_rate: float = 0.004,
     model: LiabilityModel | None = None,
     published_gwas_n: float | None = 100_000,
     random_state: "int | np.random.Generator | None" = 0,
@@ -254,6 +261,12 @@ def make_cancer_cohort(
     missing_rate : float, default 0.02
         Mean fraction of missing calls; missingness varies by sample and by variant, and a few samples
         and variants are much worse (what QC must catch).
+    genotyping_error_rate : float, default 0.004
+        Share of the common variants (minor allele frequency >= 5%) whose genotype clusters are badly
+        separated on the array: 30% to 90% of their heterozygotes are called homozygous for the major
+        allele, a deficit of heterozygotes that fails Hardy-Weinberg within each genetic ancestry group
+        (what that QC filter is for). The phenotype, and the published GWAS, follow the true genotypes;
+        ``truth.genotyping_error_index`` lists the variants.
     model : LiabilityModel, optional
         Phenotype parameters; default ``LiabilityModel()``.
     published_gwas_n : float or None, default 100000
@@ -295,6 +308,8 @@ def make_cancer_cohort(
             raise MedaiInputError(f"'{name}' must be a per-bp rate in (0, 1e-5); got {value!r}.")
     if not 0 <= missing_rate < 0.2:
         raise MedaiInputError(f"'missing_rate' must be in [0, 0.2); got {missing_rate!r}.")
+    if not 0 <= genotyping_error_rate < 0.1:
+        raise MedaiInputError(f"'genotyping_error_rate' must be in [0, 0.1); got {genotyping_error_rate!r}.")
     model = model if model is not None else LiabilityModel()
     if not isinstance(model, LiabilityModel):
         raise TypeError(f"'model' must be a LiabilityModel; got {type(model).__name__}.")
@@ -320,6 +335,8 @@ def make_cancer_cohort(
         )
 
     rng = np.random.default_rng(random_state)
+    # Calling errors draw from their own stream: the rest of the cohort is the same with or without them.
+    error_rng = rng.spawn(1)[0]
     names = list(populations)
     counts = np.floor(np.array(list(populations.values())) * n_individuals).astype(int)
     counts[0] += n_individuals - counts.sum()
@@ -380,6 +397,8 @@ def make_cancer_cohort(
             genotypes, variants, joint, n_effective=published_gwas_n, reference=group_index == 0,
             random_state=rng)
         pathogenic = pathogenic_variant_table(variants, truth.rare_index)
+    errors = _apply_calling_errors(genotypes, genotyping_error_rate, error_rng)
+    truth = dataclasses.replace(truth, genotyping_error_index=errors)
     info = {
         "populations": populations, "effective_size": effective_size, "split_time": split_time,
         "recombination_rate": recombination_rate, "mutation_rate": mutation_rate,
@@ -390,6 +409,26 @@ def make_cancer_cohort(
     return CancerCohort(genotypes=genotypes, variants=variants, samples=samples, truth=truth,
                         demography=info, summary_statistics=summary_statistics,
                         pathogenic_variants=pathogenic)
+
+
+def _apply_calling_errors(genotypes: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """Call a share of heterozygotes homozygous (major allele) at ``rate`` of the common variants, in place;
+    returns their row indices."""
+    if rate == 0:
+        return np.array([], dtype=int)
+    called = genotypes >= 0
+    alt = np.where(called, genotypes, 0).sum(axis=(1, 2)) / np.maximum(called.sum(axis=(1, 2)), 1)
+    common = np.flatnonzero(np.minimum(alt, 1 - alt) >= 0.05)
+    n_errors = int(round(rate * len(common)))
+    if n_errors == 0:
+        return np.array([], dtype=int)
+    index = np.sort(rng.choice(common, size=n_errors, replace=False))
+    for i in index:
+        g = genotypes[i]
+        het = (g[:, 0] != g[:, 1]) & (g[:, 0] >= 0) & (g[:, 1] >= 0)
+        flip = het & (rng.random(len(het)) < rng.uniform(0.3, 0.9))
+        g[flip] = 1 if alt[i] > 0.5 else 0
+    return index
 
 
 def _apply_missingness(genotypes: np.ndarray, missing_rate: float, rng: np.random.Generator) -> None:

@@ -537,6 +537,7 @@ def write_cancer_cohort(cohort, folder) -> Path:
         rare_index=t.rare_index, polygenic_liability=t.polygenic_liability,
         genetic_liability=t.genetic_liability, covariate_liability=t.covariate_liability,
         liability=t.liability, risk=t.risk, threshold=np.float64(t.threshold),
+        genotyping_error_index=t.genotyping_error_index,
     )
     if getattr(cohort, "summary_statistics", None) is not None:
         from medai_lib.cancer.sumstats import (
