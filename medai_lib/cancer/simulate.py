@@ -416,8 +416,14 @@ def _apply_calling_errors(genotypes: np.ndarray, rate: float, rng: np.random.Gen
     returns their row indices."""
     if rate == 0:
         return np.array([], dtype=int)
-    called = genotypes >= 0
-    alt = np.where(called, genotypes, 0).sum(axis=(1, 2)) / np.maximum(called.sum(axis=(1, 2)), 1)
+    n_variants, n_samples, _ = genotypes.shape
+    alt = np.empty(n_variants)
+    step = max(1, 4_000_000 // max(n_samples, 1))  # chunks: no full-size temporary arrays
+    for start in range(0, n_variants, step):
+        block = genotypes[start:start + step]
+        called = block >= 0
+        alt[start:start + step] = (np.where(called, block, 0).sum(axis=(1, 2))
+                                   / np.maximum(called.sum(axis=(1, 2)), 1))
     common = np.flatnonzero(np.minimum(alt, 1 - alt) >= 0.05)
     n_errors = int(round(rate * len(common)))
     if n_errors == 0:
