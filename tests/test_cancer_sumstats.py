@@ -87,6 +87,23 @@ def small_cohort():
                               random_state=5)
 
 
+@pytest.fixture(scope="module")
+def published_study(small_cohort):
+    """A large published GWAS of group_A (common variants only), group_A cut into an LD reference, a tuning
+    and a test third, and the true polygenic liability: what the LD-aware scores are fitted and judged on."""
+    c = small_cohort
+    t = c.truth
+    a = np.flatnonzero((c.samples["ancestry_group"] == "group_A").to_numpy())
+    joint = np.zeros(len(c.variants))
+    joint[t.causal_index] = t.causal_effect
+    ss = simulate_summary_statistics(c.genotypes, c.variants, joint, n_effective=100_000, reference=a,
+                                     random_state=1)
+    gwas = align_summary_statistics(ss, c.variants)
+    f = gwas["alt_freq"].to_numpy()
+    gwas.loc[~(np.minimum(f, 1 - f) >= 0.01), "p"] = np.nan
+    return c, gwas, (a[0::3], a[1::3], a[2::3]), t.polygenic_liability
+
+
 @pytest.mark.parametrize("n_eff", [500, 100_000])
 def test_score_from_summary_statistics_reaches_daetwyler_expectation(small_cohort, n_eff):
     c = small_cohort
@@ -220,7 +237,7 @@ def test_null_chromosomes_get_no_hits_and_distant_variants_no_signal(small_cohor
     assert ss.loc[~chr2, "p_value"].min() < 1e-30
 
 
-def test_ld_ridge_score_solves_the_ld_system_and_beats_marginal_effects(small_cohort):
+def test_ld_ridge_score_solves_the_ld_system_and_beats_marginal_effects(published_study):
     from medai_lib.cancer import fit_ld_ridge_prs
 
     # one block: the weights are (R + lambda I)^-1 b, computed here directly
@@ -238,18 +255,7 @@ def test_ld_ridge_score_solves_the_ld_system_and_beats_marginal_effects(small_co
     assert np.argmax(np.abs(score.weights)) == 5
     assert abs(score.weights[5]) / np.abs(score.weights).sum() > abs(gwas["beta"][5]) / np.abs(gwas["beta"]).sum()
     # on a simulated genome: tracks the true liability at least as well as clumping + thresholding
-    c = small_cohort
-    t = c.truth
-    a = np.flatnonzero((c.samples["ancestry_group"] == "group_A").to_numpy())
-    joint = np.zeros(len(c.variants))
-    joint[t.causal_index] = t.causal_effect
-    ss = simulate_summary_statistics(c.genotypes, c.variants, joint, n_effective=100_000, reference=a,
-                                     random_state=1)
-    gwas = align_summary_statistics(ss, c.variants)
-    f = gwas["alt_freq"].to_numpy()
-    gwas.loc[~(np.minimum(f, 1 - f) >= 0.01), "p"] = np.nan
-    ref, val, test = a[0::3], a[1::3], a[2::3]
-    y = t.polygenic_liability
+    c, gwas, (ref, val, test), y = published_study
     ridge = fit_ld_ridge_prs(gwas, c.genotypes[:, ref], c.variants, c.genotypes[:, val], y[val])
     ct = fit_clumping_thresholding(gwas, clump(gwas, c.genotypes[:, ref], c.variants), c.genotypes[:, val], y[val])
     r2 = {name: np.corrcoef(polygenic_score(c.genotypes[:, test], sc), y[test])[0, 1] ** 2
@@ -259,7 +265,7 @@ def test_ld_ridge_score_solves_the_ld_system_and_beats_marginal_effects(small_co
         fit_ld_ridge_prs(gwas, c.genotypes[:, ref], c.variants, c.genotypes[:, val], y[val], shrinkage=[0])
 
 
-def test_ld_lasso_score_meets_the_lasso_optimality_conditions_and_tracks_liability(small_cohort):
+def test_ld_lasso_score_meets_the_lasso_optimality_conditions_and_tracks_liability(published_study):
     from medai_lib.cancer import fit_ld_lasso_prs, fit_ld_ridge_prs
     from medai_lib.cancer.prs import _lasso_block
 
@@ -275,18 +281,7 @@ def test_ld_lasso_score_meets_the_lasso_optimality_conditions_and_tracks_liabili
     assert np.all(np.abs(grad[~active]) <= lam + 1e-8)
     assert set(np.flatnonzero(active)) >= {4, 9} and active.sum() < 12
     # on a simulated genome: at least as good as the ridge score, with far fewer variants
-    c = small_cohort
-    t = c.truth
-    a = np.flatnonzero((c.samples["ancestry_group"] == "group_A").to_numpy())
-    joint = np.zeros(len(c.variants))
-    joint[t.causal_index] = t.causal_effect
-    ss = simulate_summary_statistics(c.genotypes, c.variants, joint, n_effective=100_000, reference=a,
-                                     random_state=1)
-    gwas = align_summary_statistics(ss, c.variants)
-    f = gwas["alt_freq"].to_numpy()
-    gwas.loc[~(np.minimum(f, 1 - f) >= 0.01), "p"] = np.nan
-    ref, val, test = a[0::3], a[1::3], a[2::3]
-    y = t.polygenic_liability
+    c, gwas, (ref, val, test), y = published_study
     lasso = fit_ld_lasso_prs(gwas, c.genotypes[:, ref], c.variants, c.genotypes[:, val], y[val])
     ridge = fit_ld_ridge_prs(gwas, c.genotypes[:, ref], c.variants, c.genotypes[:, val], y[val])
     r2 = {name: np.corrcoef(polygenic_score(c.genotypes[:, test], sc), y[test])[0, 1] ** 2

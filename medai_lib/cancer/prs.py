@@ -216,6 +216,22 @@ def fit_clumping_thresholding(gwas: pd.DataFrame, clumped_index, genotypes_val, 
 DEFAULT_SHRINKAGE = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 
 
+def _standardised_effects(gwas: pd.DataFrame, *, with_se: bool = False):
+    """Per-variant effects (and standard errors) per SD of genotype dosage, the scale the LD scores work
+    on, with the indices of the usable variants: (sd, beta, se or None, usable)."""
+    f = gwas["alt_freq"].to_numpy(dtype=float)
+    sd = np.sqrt(2 * f * (1 - f))
+    b = gwas["beta"].to_numpy(dtype=float) * sd
+    se = gwas["se"].to_numpy(dtype=float) * sd if with_se else None
+    usable = np.isfinite(b) & np.isfinite(gwas["p"].to_numpy(dtype=float)) & (sd > 0)
+    if with_se:
+        usable &= np.isfinite(se)
+    ok = np.flatnonzero(usable)
+    if len(ok) == 0:
+        raise MedaiInputError("'gwas' has no variant with a finite effect and p-value.")
+    return sd, b, se, ok
+
+
 def _check_ld_score_inputs(gwas, genotypes_ref, variants, genotypes_val, columns) -> int:
     """Shared checks of the LD-aware scores: same variant rows everywhere, the summary columns present."""
     n_variants = _check_genotypes(genotypes_ref, "genotypes_ref")[0]
@@ -273,12 +289,7 @@ def fit_ld_ridge_prs(gwas: pd.DataFrame, genotypes_ref, variants: pd.DataFrame, 
         raise MedaiInputError("'shrinkage' must be positive numbers.")
     if block_size < 10:
         raise MedaiInputError(f"'block_size' must be >= 10; got {block_size}.")
-    f = gwas["alt_freq"].to_numpy(dtype=float)
-    sd = np.sqrt(2 * f * (1 - f))
-    b = gwas["beta"].to_numpy(dtype=float) * sd
-    ok = np.flatnonzero(np.isfinite(b) & np.isfinite(gwas["p"].to_numpy(dtype=float)) & (sd > 0))
-    if len(ok) == 0:
-        raise MedaiInputError("'gwas' has no variant with a finite effect and p-value.")
+    sd, b, _, ok = _standardised_effects(gwas)
     chrom = variants["chrom"].astype(str).to_numpy()
     weights = np.zeros((len(shrinkage), n_variants))
     ref = np.asarray(genotypes_ref)
@@ -375,13 +386,7 @@ def fit_ld_lasso_prs(gwas: pd.DataFrame, genotypes_ref, variants: pd.DataFrame, 
         raise MedaiInputError("'ld_shrinkage' must be numbers in [0, 1).")
     if block_size < 10:
         raise MedaiInputError(f"'block_size' must be >= 10; got {block_size}.")
-    f = gwas["alt_freq"].to_numpy(dtype=float)
-    sd = np.sqrt(2 * f * (1 - f))
-    b = gwas["beta"].to_numpy(dtype=float) * sd
-    se = gwas["se"].to_numpy(dtype=float) * sd
-    ok = np.flatnonzero(np.isfinite(b) & np.isfinite(se) & np.isfinite(gwas["p"].to_numpy(dtype=float)) & (sd > 0))
-    if len(ok) == 0:
-        raise MedaiInputError("'gwas' has no variant with a finite effect and p-value.")
+    sd, b, se, ok = _standardised_effects(gwas, with_se=True)
     unit = float(np.median(se[ok]))
     combos = [(lam, sh) for sh in ld_shrinkage for lam in penalty]
     weights = np.zeros((len(combos), n_variants))
