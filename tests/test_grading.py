@@ -13,8 +13,7 @@ import nbformat
 import pytest
 
 from medai_lib.course.grading import (
-    collect_submissions, grade_lab, gradebook_scores, import_manual, read_roster, restore_cells,
-    sandbox_prefix, scan_code,
+    collect_submissions, grade_lab, gradebook_scores, import_manual, read_roster, restore_cells, scan_code,
 )
 from medai_lib.errors import MedaiInputError
 
@@ -27,7 +26,37 @@ NB = f"{LAB}.ipynb"
 FULL = 4.0  # autograded points of the tiny lab
 
 
-def _build(folder: Path) -> dict[str, str]:
+PROBE_SECRETS = (
+    "import glob, os\n"
+    "print('ROOT', sorted(os.listdir('/')))\n"
+    "_paths = [{home_file!r}, {sibling_file!r}, {tmp_file!r}, os.path.expanduser('~/.ssh/id_rsa')]\n"
+    "_paths += glob.glob({home!r} + '/.medai-canary*') + glob.glob({sibling_dir!r} + '/**', recursive=True)\n"
+    "_paths += glob.glob('/tmp/medai-canary*') + glob.glob('/tmp/**/*.txt', recursive=True)\n"
+    "for _p in _paths:\n"
+    "    try:\n"
+    "        print(_p, open(_p).read())\n"
+    "    except OSError as _e:\n"
+    "        print(_p, type(_e).__name__)\n"
+    "print('ENV', dict(os.environ))\n"
+)
+PROBE_ESCAPE = (
+    "import os, subprocess\n"
+    "for _p in ({home_escape!r}, {tmp_escape!r}, os.path.expanduser('~/escape.txt'), '/tmp/escape.txt'):\n"
+    "    try:\n"
+    "        open(_p, 'w').write('escaped')\n"
+    "    except OSError as _e:\n"
+    "        print(_p, type(_e).__name__)\n"
+    "subprocess.Popen(['sleep', {sleep!r}], start_new_session=True)\n"
+    "_started = 0\n"
+    "try:\n"
+    "    for _ in range(300):\n"
+    "        subprocess.Popen(['sleep', '60']); _started += 1\n"
+    "except OSError as _e:\n"
+    "    print('PROCESSES stopped after', _started, type(_e).__name__)\n"
+)
+
+
+def _build(folder: Path, canaries: dict) -> dict[str, str]:
     """Write the matrix of submissions; returns {student: what it is}."""
     rel, answers, _ = cases.load(FIXTURES, LAB)
     full = cases.solved(rel, answers)
@@ -111,6 +140,12 @@ def _build(folder: Path) -> dict[str, str]:
         "            return 5 * weight_kg\n"
         "    return 0")
     add("snoop", nb, "reads ../solutions, other submissions, the gradebook; opens the network")
+    nb = copy.deepcopy(full)
+    cases.cell(nb, "dose_answer").source = PROBE_SECRETS.format(**canaries) + cases.cell(nb, "dose_answer").source
+    add("secrets", nb, "lists /, reads the grader's home, a sibling course and /tmp")
+    nb = copy.deepcopy(full)
+    cases.cell(nb, "dose_answer").source = PROBE_ESCAPE.format(**canaries) + cases.cell(nb, "dose_answer").source
+    add("escape", nb, "writes to the grader's home and /tmp, leaves a process behind, starts 300 processes")
     # Same learner, an earlier attempt: superseded, listed, not graded.
     cases.write(rel, folder, LAB, "full", "20260201T120000")
     # Broken inputs: invalid JSON, wrong file name, a notebook of the wrong name.
@@ -121,10 +156,34 @@ def _build(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def canaries(tmp_path_factory):
+    """Secrets a submission must never read: in the grader's home, in a sibling course, in /tmp; and the host
+    paths an escaping submission tries to write."""
+    import secrets
+    import tempfile
+
+    token = secrets.token_hex(6)
+    secret = f"CANARY-{secrets.token_hex(16)}"
+    sibling = tmp_path_factory.mktemp("other-course") / "solutions"
+    sibling.mkdir()
+    found = {"home": str(Path.home()), "home_file": str(Path.home() / f".medai-canary-{token}"),
+             "sibling_dir": str(sibling.parent), "sibling_file": str(sibling / "answer_key.txt"),
+             "tmp_file": str(Path(tempfile.gettempdir()) / f"medai-canary-{token}.txt"),
+             "home_escape": str(Path.home() / f".medai-escape-{token}"),
+             "tmp_escape": str(Path(tempfile.gettempdir()) / f"medai-escape-{token}"),
+             "sleep": f"{9000 + int(token[:3], 16) % 900}.5", "secret": secret}
+    for key in ("home_file", "sibling_file", "tmp_file"):
+        Path(found[key]).write_text(secret)
+    yield found
+    for key in ("home_file", "tmp_file", "home_escape", "tmp_escape"):
+        Path(found[key]).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, canaries):
     base = tmp_path_factory.mktemp("grading")
     subs = base / "subs"
-    made = _build(subs)
+    made = _build(subs, canaries)
     roster = base / "roster.csv"
     with open(roster, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -240,10 +299,53 @@ def test_snooping_finds_nothing(graded):
     answer = next(c for c in executed.cells if cases._gid(c) == "dose_answer")
     text = "".join(o.get("text", "") for o in answer.outputs)
     found = next(line for line in text.splitlines() if line.startswith("FOUND"))
-    if not sandbox_prefix():
-        pytest.skip("no mount namespace on this machine: instructor files stay readable by absolute path")
     assert found == "FOUND []"
     assert "NETWORK blocked" in text
+    assert "tried to leave the sandbox" in _reasons(graded, "snoop") and "solutions" in _reasons(graded, "snoop")
+
+
+def _everything_written(out_dir: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in out_dir.rglob("*") if p.is_file())
+
+
+def test_secrets_never_reach_output(graded, canaries):
+    out_dir = graded["summary"].out_dir
+    assert canaries["secret"] not in _everything_written(out_dir)
+    executed = nbformat.read(out_dir / "autograded" / "secrets" / NB, as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    # The probe ran (its answer still earns full marks) and saw only the sandbox.
+    root = next(line for line in text.splitlines() if line.startswith("ROOT"))
+    listed = set(eval(root[5:]))  # a printed list of folder names
+    assert listed <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "sbin", "tmp", "usr", "home", "root",
+                      "work", "opt", "srv", "var", "mnt"}, listed
+    for key in ("home_file", "sibling_file", "tmp_file"):
+        assert f"{canaries[key]} FileNotFoundError" in text
+    assert _score(graded, "secrets") == FULL
+    # Each attempt is flagged (paths under /tmp are the kernel's own private /tmp, so not an attempt).
+    reasons = _reasons(graded, "secrets")
+    assert "listed the root folder" in reasons and canaries["home_file"] in reasons, reasons
+    # The grader's own environment (tokens, paths) is not the kernel's.
+    assert "MEDAI_RUNS" not in text and "PYTEST_CURRENT_TEST" not in text
+
+
+def test_escapes_leave_nothing_behind(graded, canaries):
+    for key in ("home_escape", "tmp_escape"):
+        assert not Path(canaries[key]).exists()
+    assert not (Path.home() / "escape.txt").exists()
+    alive = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if canaries["sleep"].encode() in cmdline.read_bytes():
+                alive.append(cmdline.parent.name)
+        except OSError:
+            pass
+    assert alive == []
+    executed = nbformat.read(graded["summary"].out_dir / "autograded" / "escape" / NB, as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    started = int(text.split("PROCESSES stopped after", 1)[1].split()[0])
+    assert started < 200
+    assert "started a process" in _reasons(graded, "escape")
+    assert _score(graded, "escape") == FULL
 
 
 def test_no_submission_is_lost(graded):

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from medai_lib.course.grading import grade_lab, sandbox_prefix
+from medai_lib.course.grading import grade_lab
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures" / "grading"
@@ -97,10 +97,9 @@ def test_lab00_matrix(lab00_matrix):
     assert q.loc[("loop", "test_flags")] == 0 and q.loc[("loop", "test_bmi")] == 1
     assert "per-cell limit" in _reasons(summary, "loop")
     assert s["snoop"] == 0
-    if sandbox_prefix():
-        executed = nbformat.read(summary.out_dir / "autograded" / "snoop" / f"{LAB00}.ipynb", as_version=4)
-        text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
-        assert "FOUND []" in text and "NETWORK blocked" in text
+    executed = nbformat.read(summary.out_dir / "autograded" / "snoop" / f"{LAB00}.ipynb", as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "FOUND []" in text and "NETWORK blocked" in text
     inputs = {p.name for p in subs.iterdir()}
     kept = {label for r in summary.results for label in r["labels"]} | set(summary.attention["file"])
     assert inputs <= kept

@@ -40,7 +40,7 @@ def cached_folder(name: str, params: dict, version: str, create: Callable[[Path]
 
     existed = (data_home() / cache_key(name, params, version) / ".complete").exists()
     folder = get_or_create(name, params, version, create)
-    if not existed:
+    if not existed and folder.parent == data_home():  # never prune a shared read-only cache
         _prune_superseded(folder)
     return folder
 

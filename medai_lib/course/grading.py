@@ -34,7 +34,7 @@ from medai_lib.errors import MedaiInputError
 log = logging.getLogger(__name__)
 
 KERNEL_NAME = "medai-grader"
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 MAX_ZIP_BYTES = 1 << 30
 MAX_FILE_BYTES = 100 << 20
 #: Names a learner's code has no reason to touch; their use is reported for review (not penalised alone).
@@ -346,43 +346,88 @@ def _same_visible(student_src: str, master_src: str) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- isolation
-_SANDBOX: list[str] | None = None
+#: Caps on what a graded notebook may carry back (feedback must not smuggle large files out).
+MAX_CELL_OUTPUT_BYTES = 1 << 20
+MAX_NOTEBOOK_OUTPUT_BYTES = 8 << 20
+_KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+               "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "no_proxy": "*",
+               "MEDAI_GRADING": "1", "LANG": "C.UTF-8", "TMPDIR": "/tmp", "USER": "learner", "LOGNAME": "learner"}
 
 
-def sandbox_prefix() -> list[str]:
-    """The command that puts a kernel in new network and mount namespaces (``unshare``), or [] where the
-    platform does not allow it (the grader then logs that network and file hiding are off)."""
-    global _SANDBOX
-    if _SANDBOX is None:
-        _SANDBOX = []
-        exe = shutil.which("unshare")
-        if exe and sys.platform.startswith("linux"):
-            for flags in (["-n", "-m"], ["-r", "-n", "-m"]):
-                try:
-                    ok = subprocess.run([exe, *flags, "true"], capture_output=True, timeout=10).returncode == 0
-                except (OSError, subprocess.TimeoutExpired):
-                    ok = False
-                if ok:
-                    _SANDBOX = [exe, *flags]
-                    break
-        if not _SANDBOX:
-            log.warning("unshare is not available: kernels keep network access and can read the instructor's "
-                        "files by absolute path; grade on a machine that allows user namespaces.")
-    return list(_SANDBOX)
+def _kernel_argv(task: dict, work: Path, kdir: Path, rt: Path, cgroup: Path | None = None
+                 ) -> tuple[list[str], dict]:
+    """The kernel's command line and environment: sealed by bubblewrap unless the instructor chose not to."""
+    from medai_lib.course import grading_sandbox
+
+    env = dict(_KERNEL_ENV)
+    inner = [sys.executable, "-m", "medai_lib.course.grading_kernel", "--memory-mb", str(task["memory_mb"]),
+             "--cpu-s", str(task["timeout"] + 30), "--file-mb", str(grading_sandbox.FILES_MB)]
+    if not task.get("sandbox", True):
+        return inner + ["--", "-f", "{connection_file}"], env
+    data_dirs = list(task.get("data_dirs", []))
+    # JPY_PARENT_PID=1: no parent poller (in its PID namespace the kernel's parent is always process 1).
+    env.update(JPY_PARENT_PID="1", HOME="/tmp/home", IPYTHONDIR="/tmp/ipython", MPLCONFIGDIR=str(rt / "mpl"), MEDAI_DATA="/tmp/medai-data",
+               MEDAI_DATA_READONLY=os.pathsep.join(data_dirs),
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))
+    spec = grading_sandbox.SandboxSpec(kernel_dir=kdir, runtime_dir=rt, data_dirs=tuple(data_dirs))
+    fifo = rt / "audit"
+    allowed = grading_sandbox.allowed_roots(kdir, rt, data_dirs)
+    argv = [*grading_sandbox.enter_cgroup_argv(cgroup), *grading_sandbox.bwrap_argv(spec, env), *inner, "--nproc", str(grading_sandbox.MAX_PROCESSES),
+            "--audit", str(fifo), *(x for a in allowed for x in ("--allow", a)), "--", "-f", "{connection_file}"]
+    return argv, {}
 
 
-def _write_kernelspec(folder: Path, *, memory_mb: int, cpu_s: int, hide: list[str], keep: Path) -> None:
+def _write_kernelspec(folder: Path, argv: list[str], env: dict) -> None:
     spec_dir = folder / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    argv = [*sandbox_prefix(), sys.executable, "-m", "medai_lib.course.grading_kernel",
-            "--memory-mb", str(memory_mb), "--cpu-s", str(cpu_s)]
-    if sandbox_prefix():
-        argv += [x for p in hide for x in ("--hide", p)] + ["--keep", str(keep)]
-    argv += ["--", "-f", "{connection_file}"]
-    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg",
-           "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "no_proxy": "*", "MEDAI_GRADING": "1"}
     spec = {"argv": argv, "display_name": "MedAI grader", "language": "python", "env": env}
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
+
+
+def _read_audit(fd: int | None) -> list[str]:
+    """What the submission tried to reach outside its sandbox, as reported by the kernel's audit hook."""
+    if fd is None:
+        return []
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    os.close(fd)
+    found = []
+    for line in data.decode("utf-8", "replace").splitlines():
+        try:
+            event = json.loads(line)
+            found.append(f"sandbox: {str(event['detail'])[:200]}")
+        except (ValueError, KeyError, TypeError):
+            continue
+    return list(dict.fromkeys(found))
+
+
+def _cap_outputs(nb) -> list[str]:
+    """Cut outputs beyond the per-cell and per-notebook caps; returns the cells that were cut."""
+    import nbformat
+
+    cut, total = [], 0
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not cell.get("outputs"):
+            continue
+        size = len(json.dumps(cell.outputs))
+        if size > MAX_CELL_OUTPUT_BYTES or total + size > MAX_NOTEBOOK_OUTPUT_BYTES:
+            cut.append(_cell_id(cell) or f"cell {cell.get('execution_count')}")
+            note = (f"[output removed by the grader: {size:,} bytes, over the limit of "
+                    f"{MAX_CELL_OUTPUT_BYTES >> 20} MiB a cell and {MAX_NOTEBOOK_OUTPUT_BYTES >> 20} MiB a notebook]")
+            errors = [o for o in cell.outputs if o.get("output_type") == "error"][:1]
+            for err in errors:
+                err["traceback"] = err.get("traceback", [])[-3:]
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=note), *errors]
+            size = len(json.dumps(cell.outputs))
+        total += size
+    return cut
 
 
 # --------------------------------------------------------------------------------------------- static scan
@@ -455,8 +500,12 @@ def grade_submission(task: dict) -> dict:
     t_start = time.perf_counter()
     result: dict[str, Any] = {"student_id": task["student_id"], "timestamp": task["timestamp"], "key": task["key"],
                               "labels": task.get("labels", []),
-                              "notebooks": {}, "reasons": [], "notes": [], "review": [], "tampering": []}
+                              "notebooks": {}, "reasons": [], "notes": [], "review": [], "tampering": [],
+                              "sandbox": []}
     work = Path(tempfile.mkdtemp(prefix="s-", dir=task["run_dir"]))
+    if not task.get("sandbox", True):
+        result["reasons"].append("graded without the sandbox (--no-sandbox): the submission could read this "
+                                 "machine's files")
     exec_seconds = 0.0
     saved_env = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR")}
     try:
@@ -511,11 +560,28 @@ def grade_submission(task: dict) -> dict:
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
             shutil.copy2(path, kdir / nb_name)
             jdir = work / "jupyter"
-            _write_kernelspec(jdir, memory_mb=task["memory_mb"], cpu_s=task["timeout"] + 30, hide=task["hide"],
-                              keep=work)
+            rt = work / "rt"
+            if rt.exists():
+                shutil.rmtree(rt)
+            rt.mkdir()
+            if task.get("mpl_cache") and Path(task["mpl_cache"]).is_dir():
+                shutil.copytree(task["mpl_cache"], rt / "mpl")
+            audit_fd = None
+            if task.get("sandbox", True):
+                os.mkfifo(rt / "audit", 0o600)
+                # Read-write and non-blocking: the kernel can always open it, and never blocks on it.
+                audit_fd = os.open(rt / "audit", os.O_RDWR | os.O_NONBLOCK)
+            cgroup = None
+            if task.get("sandbox", True):
+                from medai_lib.course.grading_sandbox import process_cap_cgroup
+
+                cgroup = process_cap_cgroup(f"medai-grading-{work.name}")
+            argv, kenv = _kernel_argv(task, work, kdir, rt, cgroup)
+            _write_kernelspec(jdir, argv, kenv)
             os.environ["JUPYTER_PATH"] = str(jdir)
-            os.environ["JUPYTER_RUNTIME_DIR"] = str(work / "rt")
-            km = AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(work / "k"))
+            os.environ["JUPYTER_RUNTIME_DIR"] = str(rt)
+            km = AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(rt / "k"),
+                                    connection_file=str(rt / "kernel.json"))
             executor = Execute(timeout=task["cell_timeout"], interrupt_on_timeout=True, allow_errors=True,
                                kernel_name=KERNEL_NAME, startup_timeout=60)
             executor.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
@@ -541,7 +607,13 @@ def grade_submission(task: dict) -> dict:
             finally:
                 timer.cancel()
                 _kill_kernel(km)
+                if cgroup is not None:
+                    from medai_lib.course.grading_sandbox import remove_cgroup
+
+                    if not remove_cgroup(cgroup):
+                        result["reasons"].append(f"processes of this submission outlived grading in {cgroup}")
             exec_seconds += time.perf_counter() - t_exec
+            result["sandbox"] = list(dict.fromkeys(result.get("sandbox", []) + _read_audit(audit_fd)))
             dying = None
             if died:
                 # The cell that was running when the kernel died has started (execution count) but never finished.
@@ -582,7 +654,7 @@ def grade_submission(task: dict) -> dict:
                 if cell.metadata.pop("medai_died", False):
                     test["score"], test["message"] = 0.0, "the kernel died while running this test"
                 elif err:
-                    test["score"], test["message"] = 0.0, f"{err['ename']}: {err['evalue']}".strip()
+                    test["score"], test["message"] = 0.0, f"{err['ename']}: {err['evalue']}".strip()[:2000]
                     if err["ename"] == "NotImplementedError" and not err["evalue"]:
                         test["message"] = "not answered yet: the answer cell still raises NotImplementedError"
                     if err["ename"] in ("CellTimeoutError", "KeyboardInterrupt") or "Timeout" in err["ename"]:
@@ -604,6 +676,9 @@ def grade_submission(task: dict) -> dict:
                 for test in entry["tests"].values():
                     test["score"] = 0.0
                     test["message"] = "withheld: the tests' helpers or the kernel were tampered with"
+            cut = _cap_outputs(nb)
+            if cut:
+                result["reasons"].append("output over the grader's size limit removed from: " + ", ".join(cut))
             entry["executed"] = nbformat.writes(nb)
     except Exception as exc:  # the grader itself failed on this submission: reported, never dropped
         result["reasons"].append(f"grading failed: {type(exc).__name__}: {exc}")
@@ -651,6 +726,7 @@ def grade_lab(
     regrade: bool = False,
     db_url: str | None = None,
     progress=None,
+    sandbox: bool = True,
 ) -> GradingSummary:
     """Grade every submission of ``lab`` and write gradebook entries, feedback, grades CSV and class report.
 
@@ -668,6 +744,8 @@ def grade_lab(
     out : output folder (default ``<root>/autograded/<lab>-grading``)
     regrade : grade again even when a submission, its lab and the limits are unchanged since the last run
     db_url : gradebook to merge results into (default the course's ``sqlite:///<root>/gradebook.db``)
+    sandbox : run each kernel in the sealed sandbox of :mod:`medai_lib.course.grading_sandbox` (default);
+        ``False`` only for submissions you trust: every result then says it was graded without one
 
     Returns
     -------
@@ -681,6 +759,10 @@ def grade_lab(
     from medai_lib.course import grading_report
 
     _validate_limits(jobs, cell_timeout, timeout, memory_mb)
+    if sandbox:
+        from medai_lib.course.grading_sandbox import check_sandbox
+
+        check_sandbox()
     t0 = time.perf_counter()
     root = Path(root).resolve() if root else repo_root()
     lab = resolve_lab(root, lab, kind="labs")
@@ -703,16 +785,9 @@ def grade_lab(
         subs, attention = collect_submissions(submissions, notebooks=notebooks, staging=run_dir / "collected")
         master_key = _sha(*(json.dumps(masters[n], sort_keys=True).encode() for n in notebooks),
                           *(p.read_bytes() for p in sorted(release_dir.rglob("*")) if p.is_file()),
-                          f"{GRADER_VERSION}|{cell_timeout}|{timeout}|{memory_mb}".encode())
-        # Everything a kernel must not see: the instructor's tree, other learners' work, earlier results.
-        hide = [str(p) for p in (root / "solutions", root / "gradebook.db", root / "submitted",
-                                 root / "autograded", root / "feedback", root / "work", out_dir, grading_root,
-                                 Path(submissions).resolve())
-                if p.exists()]
-        db_path = db_url[len("sqlite:///"):] if db_url.startswith("sqlite:///") else None
-        if db_path and Path(db_path).exists():
-            hide.append(str(Path(db_path).resolve()))
-        hide = sorted(set(hide))
+                          f"{GRADER_VERSION}|{cell_timeout}|{timeout}|{memory_mb}|{sandbox}".encode())
+        data_dirs = _shared_data_dirs() if sandbox else []
+        mpl_cache = _matplotlib_cache(run_dir / "mpl") if sandbox else None
         results_dir = out_dir / "results"
         results_dir.mkdir(exist_ok=True)
         tasks, results = [], []
@@ -728,7 +803,8 @@ def grade_lab(
                           "labels": list(sub.labels),
                           "key": key, "masters": masters, "release_dir": str(release_dir),
                           "run_dir": str(run_dir), "memory_mb": memory_mb, "timeout": timeout,
-                          "cell_timeout": cell_timeout, "hide": hide})
+                          "cell_timeout": cell_timeout, "sandbox": sandbox, "data_dirs": data_dirs,
+                          "mpl_cache": mpl_cache})
         log.info("grading %d submission(s) of %s (%d unchanged), %d at a time", len(tasks), lab,
                  len(results), jobs)
         fresh = _run_tasks(tasks, jobs, progress)
@@ -757,6 +833,27 @@ def grade_lab(
     report_html = grading_report.write_class_report(out_dir / "report.html", lab, grades, questions, attention_df)
     return GradingSummary(lab, out_dir, grades, questions, attention_df, grades_csv, report_html, manual_csv,
                           db_url, time.perf_counter() - t0, tuple(results))
+
+
+def _shared_data_dirs() -> list[str]:
+    """The prepared sample-data cache, shown read-only to every kernel (a kernel writes its own copy)."""
+    from medai_lib.data.cache import _ENV
+
+    root = os.environ.get(_ENV)
+    path = Path(root).expanduser() if root else Path.home() / ".cache" / "medai"
+    return [str(path.resolve())] if path.is_dir() else []
+
+
+def _matplotlib_cache(folder: Path) -> str | None:
+    """Build matplotlib's font list once per grading run; each kernel starts from a copy (no rebuild)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "MPLCONFIGDIR": str(folder), "MPLBACKEND": "Agg"}
+    try:
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, capture_output=True,
+                       timeout=120, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return str(folder)
 
 
 def _run_tasks(tasks: list[dict], jobs: int, progress=None) -> list[dict]:
@@ -798,7 +895,7 @@ def _safe_grade(task: dict) -> dict:
 def _failed(task: dict, reason: str) -> dict:
     return {"student_id": task["student_id"], "timestamp": task["timestamp"], "key": "", "notebooks": {},
             "labels": task.get("labels", []),
-            "reasons": [reason], "notes": [], "review": [], "tampering": [], "seconds": 0.0, "exec_seconds": 0.0}
+            "reasons": [reason], "notes": [], "review": [], "tampering": [], "sandbox": [], "seconds": 0.0, "exec_seconds": 0.0}
 
 
 # --------------------------------------------------------------------------------------------- gradebook
@@ -955,6 +1052,8 @@ def add_parser(sub) -> None:
     g.add_argument("--regrade", action="store_true", help="grade every submission again (e.g. after a test fix)")
     g.add_argument("--db", help="gradebook URL (default sqlite:///<course>/gradebook.db)")
     g.add_argument("--manual-scores", help="after grading, import manual scores from this CSV")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="run kernels without the bubblewrap sandbox (only for submissions you trust)")
     g.set_defaults(func=cmd_grade)
 
 
@@ -962,12 +1061,13 @@ def cmd_grade(args) -> int:
     """``medai grade``: grade, then print where everything is and what needs attention."""
     def show(res):
         total = sum(t["score"] for e in res["notebooks"].values() for t in e["tests"].values())
-        flag = "  ATTENTION" if res["reasons"] or res["tampering"] else ""
+        flag = "  ATTENTION" if res["reasons"] or res["tampering"] or res.get("sandbox") else ""
         print(f"  {res['student_id']}: {total:g} points ({res['seconds']:.1f} s){flag}", flush=True)
 
     summary = grade_lab(args.lab, args.submissions, roster=args.roster, jobs=args.jobs, cell_timeout=args.cell_timeout,
                         timeout=args.timeout, memory_mb=args.memory_mb, show_hidden=args.show_hidden,
-                        out=args.out, regrade=args.regrade, db_url=args.db, progress=show)
+                        out=args.out, regrade=args.regrade, db_url=args.db, progress=show,
+                        sandbox=not args.no_sandbox)
     if args.manual_scores:
         n = import_manual(args.manual_scores, db_url=summary.gradebook_url)
         print(f"imported {n} manual score(s)")

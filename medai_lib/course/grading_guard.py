@@ -82,6 +82,9 @@ def snapshot(helper_names: tuple[str, ...] = ("expect_close", "expect_equal", "e
             pass
     _state.update(modules=_module_attrs(), codes=_codes(), classes=_class_attrs(), ipython=_ipython_state(),
                   helpers=helper_names, isclose=math.isclose, checks=0)
+    import sys
+
+    sys.audit("medai.arm")  # from here on the sandbox's audit hook reports what learner code tries to reach
 
 
 def _diff_and_restore() -> list[str]:

@@ -54,6 +54,10 @@ def tables(lab: str, results: list[dict], attention: list[dict], roster: list[di
             for finding in res["tampering"]:
                 attention.append({"file": "", "student_id": sid,
                                   "reason": f"tampering detected, autograded points withheld: {finding}"})
+            if res.get("sandbox"):
+                attention.append({"file": "", "student_id": sid,
+                                  "reason": "tried to leave the sandbox (blocked; for review): "
+                                            + "; ".join(res["sandbox"][:8])})
             if res["notes"]:
                 attention.append({"file": "", "student_id": sid,
                                   "reason": "graded cells restored: " + "; ".join(sorted(set(res["notes"])))})

@@ -16,6 +16,15 @@ from typing import Callable
 from medai_lib.errors import MedaiInputError
 
 _ENV = "MEDAI_DATA"
+#: Read-only caches consulted before ``$MEDAI_DATA`` (``os.pathsep``-separated folders): a grading sandbox
+#: reads the instructor's prepared sample data there and writes anything new to its own private cache.
+_ENV_READONLY = "MEDAI_DATA_READONLY"
+
+
+def readonly_homes() -> list[Path]:
+    """Shared read-only caches (``$MEDAI_DATA_READONLY``), looked up before :func:`data_home`."""
+    value = os.environ.get(_ENV_READONLY, "")
+    return [Path(p) for p in value.split(os.pathsep) if p]
 
 
 def data_home() -> Path:
@@ -65,6 +74,11 @@ def get_or_create(
     pathlib.Path
         The complete cached folder.
     """
+    if root is None:
+        key = cache_key(name, params, version)
+        for shared in readonly_homes():
+            if (shared / key / ".complete").exists():
+                return shared / key
     base = Path(root) if root is not None else data_home()
     base.mkdir(parents=True, exist_ok=True)
     final = base / cache_key(name, params, version)
