@@ -103,6 +103,14 @@ def main() -> None:
         seq = grade_lab(args.lab, tmp / "few", root=ROOT, jobs=1, out=tmp / "out-few",
                         db_url=f"sqlite:///{tmp / 'gb-few.db'}", regrade=True)
         t_seq = time.perf_counter() - t1
+        # Sandbox overhead: the same few again without the sandbox (one after the other, twice, alternating,
+        # so load changes on a shared machine hit both sides alike).
+        bare_s, boxed_s = [], []
+        for rep in range(2):
+            for sandbox, times in ((False, bare_s), (True, boxed_s)):
+                run = grade_lab(args.lab, tmp / "few", root=ROOT, jobs=1, out=tmp / f"out-{sandbox}-{rep}",
+                                db_url=f"sqlite:///{tmp / f'gb-{sandbox}-{rep}.db'}", regrade=True, sandbox=sandbox)
+                times += [r["seconds"] for r in run.results]
         plain = plain_execution(few, ROOT / "labs" / args.lab)
     per_sub = [r["seconds"] for r in seq.results]
     result = {
@@ -119,6 +127,9 @@ def main() -> None:
         "overhead_in_worker_s": round(statistics.mean(per_sub) - statistics.mean(plain), 2),
         "overhead_end_to_end_s": round(t_seq / len(few) - statistics.mean(plain), 2),
         "scores_equal_count": int((ours.grades["score"] >= 0).sum()),
+        "without_sandbox_s_median": round(statistics.median(bare_s), 3),
+        "with_sandbox_s_median": round(statistics.median(boxed_s), 3),
+        "sandbox_overhead_s": round(statistics.median(boxed_s) - statistics.median(bare_s), 3),
     }
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -134,9 +145,12 @@ def main() -> None:
         f"| grader time per submission inside the worker | {result['grader_in_worker_s_mean']} s |",
         f"| overhead per submission, in the worker | {result['overhead_in_worker_s']} s |",
         f"| overhead per submission, end to end at --jobs 1 (incl. gradebook, reports) | {result['overhead_end_to_end_s']} s |",
+        f"| one submission without the sandbox (median of {len(bare_s)}) | {result['without_sandbox_s_median']} s |",
+        f"| one submission in the sandbox (median of {len(boxed_s)}) | {result['with_sandbox_s_median']} s |",
+        f"| sandbox overhead per submission | {result['sandbox_overhead_s']} s |",
         "",
         "Both runs execute every notebook; the grader additionally restores cells, runs integrity checks before each",
-        "test, starts each kernel in its own namespaces with limits, and writes feedback, grades CSV and the report.",
+        "test, starts each kernel in its bubblewrap sandbox with limits, and writes feedback, grades CSV and the report.",
     ]
     (out / f"{stem}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

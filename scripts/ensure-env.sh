@@ -15,7 +15,8 @@ else
   constraints=(-c constraints/cpu.txt -c constraints/lock.txt)
   flavour=cpu
 fi
-want=$(cat pyproject.toml constraints/*.txt | sha256sum | cut -c1-16)-$flavour
+# The kernelspec's settings live in medai_lib/course/kernel.py: a change there re-registers the kernel.
+want=$(cat pyproject.toml constraints/*.txt medai_lib/course/kernel.py | sha256sum | cut -c1-16)-$flavour
 have=$(cat "$STAMP" 2>/dev/null || true)
 if [ -x "$VENV/bin/python" ] && [ "$want" = "$have" ]; then
   exit 0

@@ -109,6 +109,12 @@ def _build(folder: Path, canaries: dict) -> dict[str, str]:
     cases.cell(nb, "fever_answer").source = ("import os\n\ndef fever(temp_c):\n    os._exit(1)")
     add("crash", nb, "os._exit when a test calls it")
     nb = copy.deepcopy(full)
+    cases.cell(nb, "fever_answer").source += "\nimport os\nos._exit(1)"
+    add("exit-answer", nb, "os._exit in an answer cell itself")
+    nb = copy.deepcopy(full)
+    cases.cell(nb, "fever_answer").source += "\nwhile True:\n    pass"
+    add("loop-answer", nb, "an endless loop in an answer cell itself")
+    nb = copy.deepcopy(full)
     cases.cell(nb, "fever_answer").source = (
         "def fever(temp_c):\n    _hog = bytearray(6 * 1024**3)\n    return 'fever' if temp_c >= 38 else 'no fever'")
     add("memory", nb, "allocates 6 GiB")
@@ -280,6 +286,34 @@ def test_crash_and_memory_reported_never_full_marks(graded):
     # The tests before the crash still count.
     q = graded["summary"].questions.set_index(["student_id", "grade_id"])["score"]
     assert q.loc[("crash", "test_dose")] == 1
+
+
+def test_the_cell_that_killed_the_kernel_is_named(graded):
+    reasons = _reasons(graded, "exit-answer")
+    assert "kernel died" in reasons and "in cell 'fever_answer'" in reasons, reasons
+    assert _score(graded, "exit-answer") == 2  # task 1's tests ran before the crash
+
+
+def test_a_timeout_in_an_answer_cell_is_flagged(graded):
+    reasons = _reasons(graded, "loop-answer")
+    # Interrupted (the cell fails alone) or, when the kernel does not answer after the interrupt, stopped:
+    # either way the cell is named and the submission flagged.
+    assert "per-cell limit" in reasons and "'fever_answer'" in reasons, reasons
+    grades = graded["summary"].grades.set_index("student_id")
+    assert grades.loc["loop-answer", "status"] == "attention"
+
+
+def test_learner_and_grader_kernels_compute_alike():
+    """The learner's "medai" kernel and the grader's sandboxed kernel run with the same thread count and hash
+    seed, so a lab's numbers in the learner's notebook are those the grader's rerun checks."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from medai_lib.course.grading import _KERNEL_ENV
+    from medai_lib.course.kernel import KERNEL_NAME, REPRODUCIBLE_ENV
+
+    learner = KernelSpecManager().get_kernel_spec(KERNEL_NAME).env
+    for key, value in REPRODUCIBLE_ENV.items():
+        assert learner.get(key) == value == _KERNEL_ENV[key], key
 
 
 def test_stderr_output_is_not_a_false_zero(graded):

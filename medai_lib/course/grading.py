@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medai_lib.course.kernel import REPRODUCIBLE_ENV
 from medai_lib.course.labs import SUBMISSION_RE, repo_root, resolve_lab
 from medai_lib.errors import MedaiInputError
 
@@ -349,8 +350,7 @@ def _same_visible(student_src: str, master_src: str) -> bool:
 #: Caps on what a graded notebook may carry back (feedback must not smuggle large files out).
 MAX_CELL_OUTPUT_BYTES = 1 << 20
 MAX_NOTEBOOK_OUTPUT_BYTES = 8 << 20
-_KERNEL_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MPLBACKEND": "Agg",
-               "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "no_proxy": "*",
+_KERNEL_ENV = {**REPRODUCIBLE_ENV, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "no_proxy": "*",
                "MEDAI_GRADING": "1", "LANG": "C.UTF-8", "TMPDIR": "/tmp", "USER": "learner", "LOGNAME": "learner"}
 
 
@@ -585,6 +585,12 @@ def grade_submission(task: dict) -> dict:
             executor = Execute(timeout=task["cell_timeout"], interrupt_on_timeout=True, allow_errors=True,
                                kernel_name=KERNEL_NAME, startup_timeout=60)
             executor.extra_arguments = ["--HistoryManager.hist_file=:memory:"]
+            running: dict[str, Any] = {}
+
+            def _on_cell_execute(cell, cell_index, **_):  # the grader's record of the cell being run
+                running["cell"] = cell
+
+            executor.on_cell_execute = _on_cell_execute
             killed = threading.Event()
 
             def _on_wall_clock():
@@ -601,9 +607,13 @@ def grade_submission(task: dict) -> dict:
             except DeadKernelError:
                 died = "the kernel died (crash, os._exit or memory exhaustion)"
             except Exception as exc:  # unresponsive kernel, startup failure: reported, never dropped
-                died = (f"execution stopped: the kernel did not respond after the per-cell limit of "
-                        f"{task['cell_timeout']} s (an endless loop that ignores interrupts?) "
-                        f"[{type(exc).__name__}: {str(exc)[:120]}]")
+                first = (str(exc).strip().splitlines() or [""])[0][:120]
+                if "kernel_info" in str(exc) or "startup" in str(exc).lower():
+                    died = f"the kernel could not start ({type(exc).__name__}: {first})"
+                else:
+                    died = (f"execution stopped: the kernel did not respond after the per-cell limit of "
+                            f"{task['cell_timeout']} s (an endless loop that ignores interrupts?) "
+                            f"[{type(exc).__name__}]")
             finally:
                 timer.cancel()
                 _kill_kernel(km)
@@ -616,8 +626,14 @@ def grade_submission(task: dict) -> dict:
             result["sandbox"] = list(dict.fromkeys(result.get("sandbox", []) + _read_audit(audit_fd)))
             dying = None
             if died:
-                # The cell that was running when the kernel died has started (execution count) but never finished.
-                dying = next((c for c in reversed(nb.cells) if c.get("execution_count") or c.get("outputs")), None)
+                # The cell that was running when the kernel died, as the executor recorded it when it sent it
+                # (the kernel may die before it announces the cell's execution count).
+                dying = running.get("cell")
+                if dying is not None and dying.metadata.get("medai_guard"):
+                    dying = None  # an integrity check: the learner's cell before it did the damage
+                if dying is None:
+                    dying = next((c for c in reversed(nb.cells) if c.get("execution_count") or c.get("outputs")),
+                                 None)
                 if dying is not None:
                     dying.metadata["medai_died"] = True
                 where = _cell_id(dying) if dying is not None else None
@@ -669,6 +685,10 @@ def grade_submission(task: dict) -> dict:
                     test["score"], test["message"] = test["max"], ""
             for cell in nb.cells:
                 err = _error_of(cell)
+                if err and not _is_test(cell) and (err["ename"] in ("CellTimeoutError", "KeyboardInterrupt")
+                                                   or "Timeout" in err["ename"]):
+                    result["reasons"].append(f"cell '{_cell_id(cell) or 'a learner cell'}' stopped at the per-cell "
+                                             f"limit of {task['cell_timeout']} s (an endless loop or very slow code)")
                 if err and err["ename"] == "MemoryError" and not _is_test(cell):
                     result["reasons"].append(f"memory limit of {task['memory_mb']} MB reached in "
                                              f"'{_cell_id(cell) or 'a learner cell'}'")

@@ -14,7 +14,10 @@ import sys
 
 MARKER = "MEDAI-GUARD"
 _WATCHED_MODULES = ("medai_lib.course.checks", "math", "builtins", "numpy", "pandas", "operator")
-_WATCHED_CLASSES = (("numpy", "ndarray"), ("pandas", "Series"), ("pandas", "DataFrame"), ("builtins", "float"))
+_WATCHED_CLASSES = (("numpy", "ndarray"), ("pandas", "Series"), ("pandas", "DataFrame"), ("builtins", "float"),
+                    # IPython's error reporting, patched on the class rather than the instance
+                    ("IPython.core.interactiveshell", "InteractiveShell"), ("ipykernel.zmqshell", "ZMQInteractiveShell"),
+                    ("ipykernel.ipkernel", "IPythonKernel"), ("ipykernel.kernelbase", "Kernel"))
 #: Replaced by the kernel itself on every execution (input forwarding).
 _KERNEL_MANAGED = {("builtins", "input"), ("builtins", "raw_input"), ("getpass", "getpass")}
 _state: dict = {}

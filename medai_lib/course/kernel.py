@@ -9,6 +9,13 @@ from pathlib import Path
 KERNEL_NAME = "medai"
 KERNEL_DISPLAY_NAME = "MedAI (Python 3)"
 
+#: What makes a kernel's numbers reproducible: one math thread (float sums do not change order with the core
+#: count) and a fixed hash seed. The learner's kernel and the grader's sandboxed kernel both run with these,
+#: so a lab gives the learner the numbers the grader's rerun checks. A GPU kernel does its heavy work on the
+#: GPU; one CPU thread costs quick mode little (the labs are sized for two cores).
+REPRODUCIBLE_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                    "PYTHONHASHSEED": "0"}
+
 #: JupyterLab settings for the course: Markdown opens rendered (the course index is course/README.md).
 LAB_OVERRIDES = {
     "@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Markdown Preview"}},
@@ -25,6 +32,7 @@ def install_kernel(*, user: bool = False) -> Path:
         kernel_name=KERNEL_NAME,
         display_name=KERNEL_DISPLAY_NAME,
         prefix=None if user else sys.prefix,
+        env=dict(REPRODUCIBLE_ENV),
     )
     return Path(path)
 
