@@ -428,8 +428,22 @@ def test_feedback_gives_value_and_hint(graded, tmp_path):
                         db_url=f"sqlite:///{tmp_path / 'gb.db'}")
     page = (tmp_path / "out" / "feedback" / "divider" / f"{LAB}.html").read_text()
     assert "returned 14" in page and "multiply the weight by 5" in page and "divided instead of multiplied" in page
+    # Plain words for a clinician: what each test checks, the check's own message; no test code, no Python
+    # exception names for a failed check.
+    assert "a 70 kg patient" in page
+    assert "expect_close(" not in page and "CheckFailed" not in page and "test code" not in page
     report = summary.report_html.read_text()
     assert "divided instead of multiplied" in report and "data:image/png;base64" in report
+
+
+def test_plain_feedback_messages():
+    from medai_lib.course.grading_report import plain_message, test_description
+
+    assert plain_message("CheckFailed: dose_mg(70) returned 14; expected 350.") == "dose_mg(70) returned 14; expected 350."
+    assert plain_message("NameError: name 'bmi' is not defined").startswith("the test uses a name your notebook")
+    assert "Python said: RecursionError" in plain_message("RecursionError: maximum recursion depth exceeded")
+    assert test_description("# Test: one patient (1 point)\n# second line\nexpect_close(1, 1)") == \
+        "one patient (1 point) second line"
 
 
 def test_manual_grading_round_trip(graded, tmp_path):

@@ -81,6 +81,49 @@ def tables(lab: str, results: list[dict], attention: list[dict], roster: list[di
     return grades, questions, attention_df
 
 
+def test_description(source: str) -> str:
+    """What a test checks, in the words of its leading comment lines (``# Test: one patient (1 point)``)."""
+    lines = []
+    for line in source.splitlines():
+        stripped = line.strip()
+        if not stripped.startswith("#"):
+            break
+        lines.append(stripped.lstrip("#").strip())
+    text = " ".join(x for x in lines if x)
+    for prefix in ("Test:", "Hidden tests:", "Tests:"):
+        if text.startswith(prefix):
+            text = text[len(prefix):].strip()
+    return text
+
+
+_PLAIN = {
+    "NameError": "the test uses a name your notebook does not define; run every cell above it, and check the "
+                 "spelling of the function or variable",
+    "TypeError": "the test could not use your answer in the expected way (wrong kind of value, or a function "
+                 "called with arguments it does not accept)",
+    "ZeroDivisionError": "your code divided by zero",
+    "KeyError": "your code asked for a column or key that does not exist",
+    "IndexError": "your code asked for an item past the end of a list or array",
+    "ValueError": "your code received or produced a value it could not use",
+    "ModuleNotFoundError": "your code imports a package that is not installed",
+    "ImportError": "your code imports something that does not exist",
+}
+
+
+def plain_message(message: str) -> str:
+    """A test's failure message for a learner: a check's own words as they are, other errors explained."""
+    if not message:
+        return ""
+    ename, _, evalue = message.partition(": ")
+    if ename in ("CheckFailed", "AssertionError"):
+        return evalue or "the answer is not what the test expects"
+    if ename in _PLAIN:
+        return f"{_PLAIN[ename]} (Python said: {ename}: {evalue})"
+    if ename.endswith("Error") or ename.endswith("Exception"):
+        return f"your code stopped with an error before the test could check it (Python said: {message})"
+    return message
+
+
 def write_feedback(path: Path, lab: str, res: dict, masters: dict, *, show_hidden: bool = False) -> Path:
     """One learner's feedback page: per test, points and the failure message (their value and a hint).
     Hidden test code and tracebacks appear only with ``show_hidden``."""
@@ -102,12 +145,15 @@ def write_feedback(path: Path, lab: str, res: dict, masters: dict, *, show_hidde
         for gid, test in entry["tests"].items():
             ok = test["score"] >= test["max"] and test["max"] > 0
             mark = "<span class='pass'>passed</span>" if ok else "<span class='fail'>not passed</span>"
-            message = html.escape(test["message"]) if not ok else ""
-            code = master["nb_sources"].get(gid, "") if show_hidden else master["release"].get(gid, "")
-            detail = f"<details><summary>test code</summary><pre>{html.escape(code)}</pre></details>" if code else ""
+            message = html.escape(plain_message(test["message"])) if not ok else ""
+            what = test_description(master["release"].get(gid, "") or master["nb_sources"].get(gid, ""))
+            detail = f"<br>{html.escape(what)}" if what else ""
             if test.get("hidden") and not show_hidden:
-                detail += "<p><i>This test includes hidden checks; their code is not shown.</i></p>"
-            parts.append(f"<tr><td>{html.escape(gid)}{detail}</td><td>{test['score']:g} / {test['max']:g}</td>"
+                detail += "<p><i>This test includes hidden checks, run when your lab is graded.</i></p>"
+            if show_hidden:  # the instructor's view: the test's code, hidden part included
+                code = master["nb_sources"].get(gid, "")
+                detail += f"<details><summary>test code</summary><pre>{html.escape(code)}</pre></details>"
+            parts.append(f"<tr><td><b>{html.escape(gid)}</b>{detail}</td><td>{test['score']:g} / {test['max']:g}</td>"
                          f"<td>{mark}<br>{message}</td></tr>")
         parts.append("</table>")
         for gid, item in entry["manual"].items():
