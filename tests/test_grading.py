@@ -436,6 +436,31 @@ def test_feedback_gives_value_and_hint(graded, tmp_path):
     assert "divided instead of multiplied" in report and "data:image/png;base64" in report
 
 
+def test_feedback_quotes_the_learners_own_run_where_the_rerun_differs(tmp_path):
+    """A learner whose notebook showed a test passing (outputs from an earlier state of their kernel) but whose
+    fresh run fails is told so, with the grader's message; the score is the rerun's alone."""
+    import nbformat as nbf
+
+    rel, answers, _ = cases.load(FIXTURES, LAB)
+    nb = cases.solved(rel, answers)
+    cases.cell(nb, "dose_answer").source = "def dose_mg(weight_kg):\n    return weight_kg / 5"
+    test = cases.cell(nb, "test_dose")
+    test.execution_count = 3
+    test.outputs = [nbf.v4.new_output("stream", name="stdout", text="Task 1: visible test passed.\n")]
+    fever = cases.cell(nb, "test_fever")
+    fever.execution_count = 4
+    fever.outputs = [nbf.v4.new_output("error", ename="NameError", evalue="name 'fever' is not defined",
+                                       traceback=[])]
+    cases.cell(nb, "fever_answer").source = "def fever(temp_c):\n    return 'fever'"
+    cases.write(nb, tmp_path / "s", LAB, "stale")
+    summary = grade_lab(LAB, tmp_path / "s", root=FIXTURES, jobs=1, cell_timeout=5, timeout=60,
+                        out=tmp_path / "out", db_url=f"sqlite:///{tmp_path / 'gb.db'}")
+    assert float(summary.grades["score"].iloc[0]) == 0
+    page = (tmp_path / "out" / "feedback" / "stale" / f"{LAB}.html").read_text()
+    assert "In your own notebook this test passed" in page and "returned 14" in page
+    assert "Your own run said: the test uses a name your notebook does not define" in page
+
+
 def test_plain_feedback_messages():
     from medai_lib.course.grading_report import plain_message, test_description
 

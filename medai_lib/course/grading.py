@@ -472,6 +472,19 @@ def _error_of(cell) -> dict | None:
     return None
 
 
+def _learner_runs(student, tests: dict) -> dict:
+    """{test grade id: "passed" or the failure message} from the outputs the learner's own run left in the
+    submitted notebook (tests they did not run are absent)."""
+    runs = {}
+    for cell in student.cells:
+        gid = _cell_id(cell)
+        if gid not in tests or gid in runs or cell.get("cell_type") != "code" or not cell.get("execution_count"):
+            continue
+        err = _error_of(cell)
+        runs[gid] = f"{err['ename']}: {err['evalue']}".strip()[:2000] if err else "passed"
+    return runs
+
+
 def _kill_kernel(km) -> None:
     """SIGKILL the kernel's process group. The pid comes from the kernel manager (the grader's memory),
     never from a file the learner's code could rewrite."""
@@ -525,6 +538,7 @@ def grade_submission(task: dict) -> dict:
             if path is None:
                 continue
             student = nbformat.reads(Path(path).read_text(encoding="utf-8"), as_version=4)
+            learner_runs = _learner_runs(student, entry["tests"])
             nb, notes = restore_cells(student, master)
             result["notes"] += notes
             for cell in nb.cells:
@@ -696,6 +710,11 @@ def grade_submission(task: dict) -> dict:
                 for test in entry["tests"].values():
                     test["score"] = 0.0
                     test["message"] = "withheld: the tests' helpers or the kernel were tampered with"
+            for gid, test in entry["tests"].items():
+                # What the learner's own run of this test showed (from the submitted outputs): the feedback
+                # quotes it where the grader's fresh run differs. Never used for the score.
+                if gid in learner_runs:
+                    test["learner_run"] = learner_runs[gid]
             cut = _cap_outputs(nb)
             if cut:
                 result["reasons"].append("output over the grader's size limit removed from: " + ", ".join(cut))

@@ -146,6 +146,14 @@ def write_feedback(path: Path, lab: str, res: dict, masters: dict, *, show_hidde
             ok = test["score"] >= test["max"] and test["max"] > 0
             mark = "<span class='pass'>passed</span>" if ok else "<span class='fail'>not passed</span>"
             message = html.escape(plain_message(test["message"])) if not ok else ""
+            own = test.get("learner_run")
+            if not ok and own == "passed" and not test.get("hidden"):
+                message += ("<br><i>In your own notebook this test passed; the grader's fresh run of your whole "
+                            "notebook, top to bottom, did not. A result that changes between runs usually depends on "
+                            "the order the cells were run in, or on randomness without a fixed seed: restart the "
+                            "kernel, run all cells, and check.</i>")
+            elif not ok and own and own != "passed" and plain_message(own) != plain_message(test["message"]):
+                message += f"<br><i>Your own run said: {html.escape(plain_message(own))}</i>"
             what = test_description(master["release"].get(gid, "") or master["nb_sources"].get(gid, ""))
             detail = f"<br>{html.escape(what)}" if what else ""
             if test.get("hidden") and not show_hidden:
