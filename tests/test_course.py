@@ -109,8 +109,14 @@ def test_lab_start_never_overwrites_and_submit_is_zip_collectable(tmp_path):
     assert "kept your existing" in proc.stdout
     assert "MY WORK" in nb_path.read_text(), "lab start overwrote the learner's notebook"
 
+    # The visible tests run first: unanswered tasks are listed and, without --force, nothing is submitted.
     proc = run_medai("lab", "submit", short, "--work", str(work), "--student", "alice")
+    assert proc.returncode == 1 and "do not pass yet" in proc.stdout and "Not submitted" in proc.stdout, proc.stdout
+    assert "not answered yet" in proc.stdout, proc.stdout
+    assert not (work / "submissions").exists() or not list((work / "submissions").glob("*.ipynb"))
+    proc = run_medai("lab", "submit", short, "--work", str(work), "--student", "alice", "--force")
     assert proc.returncode == 0, proc.stderr
+    assert "Submitting anyway" in proc.stdout
     submitted = sorted((work / "submissions").glob("*.ipynb"))
     assert len(submitted) == 1 and "_alice_attempt_" in submitted[0].name
 
@@ -131,6 +137,21 @@ def test_lab_start_never_overwrites_and_submit_is_zip_collectable(tmp_path):
     collected = course / "submitted" / "alice" / lab / f"{lab}.ipynb"
     assert collected.exists(), proc.stdout + proc.stderr
     assert "MY WORK" in collected.read_text()
+
+
+def test_lab_submit_says_when_every_visible_test_passes(tmp_path):
+    sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "grading"))
+    import cases
+
+    work = tmp_path / "work"
+    lab = LABS[0]
+    short = lab.split("_")[0]
+    assert run_medai("lab", "start", short, "--work", str(work)).returncode == 0
+    rel, answers, _ = cases.load(ROOT, lab)
+    (work / lab / f"{lab}.ipynb").write_text(json.dumps(cases.solved(rel, answers)))
+    proc = run_medai("lab", "submit", short, "--work", str(work), "--student", "bob")
+    assert proc.returncode == 0 and "All visible tests pass" in proc.stdout, proc.stdout + proc.stderr
+    assert len(list((work / "submissions").glob("*_bob_attempt_*.ipynb"))) == 1
 
 
 def test_submit_rejects_a_broken_notebook(tmp_path):

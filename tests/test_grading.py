@@ -467,6 +467,7 @@ def test_plain_feedback_messages():
     assert plain_message("CheckFailed: dose_mg(70) returned 14; expected 350.") == "dose_mg(70) returned 14; expected 350."
     assert plain_message("NameError: name 'bmi' is not defined").startswith("the test uses a name your notebook")
     assert "Python said: RecursionError" in plain_message("RecursionError: maximum recursion depth exceeded")
+    assert plain_message("NotImplementedError: ").startswith("not answered yet")
     assert test_description("# Test: one patient (1 point)\n# second line\nexpect_close(1, 1)") == \
         "one patient (1 point) second line"
 

@@ -113,8 +113,28 @@ def cmd_lab_start(args) -> int:
 
 
 def cmd_lab_submit(args) -> int:
-    from medai_lib.course.labs import submit_lab
+    from medai_lib.course.labs import submit_lab, visible_test_failures
 
+    if not args.no_check:
+        print("Running your lab's visible tests first, in a fresh kernel from top to bottom (as the grader will)...",
+              flush=True)
+        failures = visible_test_failures(args.lab, work_dir=args.work)
+        if failures:
+            print(f"{len(failures)} test(s) in your notebook do not pass yet:")
+            for gid, message in failures:
+                print(f"  - {gid}: {message}")
+            if not args.force:
+                if sys.stdin.isatty():
+                    answer = input("Submit anyway? [y/N] ")
+                    insist = answer.strip().lower() in ("y", "yes")
+                else:
+                    insist = False
+                if not insist:
+                    print("Not submitted. Fix the tests above and submit again, or submit as it is with --force.")
+                    return 1
+            print("Submitting anyway, as you asked.")
+        else:
+            print("All visible tests pass (hidden tests are checked when your lab is graded).")
     for path in submit_lab(args.lab, work_dir=args.work, student=args.student):
         print(f"submitted {path}")
     print("Upload the file(s) above to your course page, or leave them for your instructor to collect.")
@@ -220,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     lsu.add_argument("lab", help="e.g. lab00")
     lsu.add_argument("--student", help="your student id (default: your login name)")
     lsu.add_argument("--work", help="work folder (default: work/ in the course folder)")
+    lsu.add_argument("--force", action="store_true", help="submit even if visible tests do not pass")
+    lsu.add_argument("--no-check", action="store_true", help="submit without running the visible tests first")
     lsu.set_defaults(func=cmd_lab_submit)
     ll = lsub.add_parser("list", help="list the labs")
     ll.set_defaults(func=cmd_lab_list)

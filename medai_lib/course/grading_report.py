@@ -114,7 +114,10 @@ def plain_message(message: str) -> str:
     """A test's failure message for a learner: a check's own words as they are, other errors explained."""
     if not message:
         return ""
-    ename, _, evalue = message.partition(": ")
+    ename, _, evalue = message.strip().partition(":")
+    evalue = evalue.strip()
+    if ename == "NotImplementedError" and not evalue:
+        return "not answered yet: the answer cell still raises NotImplementedError"
     if ename in ("CheckFailed", "AssertionError"):
         return evalue or "the answer is not what the test expects"
     if ename in _PLAIN:

@@ -505,26 +505,15 @@ def _student_id(student: str | None) -> str:
     return clean
 
 
-def submit_lab(name: str, *, root: Path | None = None, work_dir: str | os.PathLike | None = None,
-               student: str | None = None, when: datetime | None = None) -> list[Path]:
-    """Package the learner's notebooks of a lab in the naming nbgrader's ``zip_collect`` reads:
-    ``work/submissions/<lab>_<student>_attempt_<YYYYMMDDTHHMMSS>_<notebook>.ipynb``."""
+def _learner_notebooks(folder: Path, lab: str, name: str) -> list[Path]:
+    """The learner's notebooks of a lab, each checked to be a readable notebook."""
     import nbformat
 
-    root = root or repo_root()
-    lab = resolve_lab(root, name, kind="labs")
-    work = Path(work_dir) if work_dir else root / "work"
-    folder = work / lab
     notebooks = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
     if not notebooks:
         raise MedaiInputError(
             f"nothing to submit for '{lab}': {folder} holds no notebook; start it with `medai lab start {name}`."
         )
-    sid = _student_id(student)
-    stamp = (when or datetime.now()).strftime("%Y%m%dT%H%M%S")
-    out_dir = work / "submissions"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
     for nb_path in notebooks:
         try:
             nbformat.read(nb_path, as_version=4)
@@ -533,6 +522,53 @@ def submit_lab(name: str, *, root: Path | None = None, work_dir: str | os.PathLi
                 f"{nb_path} is not a valid notebook ({exc}); restore it from a checkpoint "
                 "(File > Revert Notebook to Checkpoint) before submitting."
             ) from exc
+    return notebooks
+
+
+def visible_test_failures(name: str, *, root: Path | None = None, work_dir: str | os.PathLike | None = None,
+                          timeout: int = 600) -> list[tuple[str, str]]:
+    """Run a learner's lab notebooks top to bottom in a fresh kernel (on a copy: their files are untouched)
+    and return ``(test, message in plain words)`` for each visible test that does not pass."""
+    import tempfile
+
+    from medai_lib.course.grading_report import plain_message
+
+    root = root or repo_root()
+    lab = resolve_lab(root, name, kind="labs")
+    folder = (Path(work_dir) if work_dir else root / "work") / lab
+    notebooks = _learner_notebooks(folder, lab, name)
+    failures = []
+    with tempfile.TemporaryDirectory(prefix="medai-check-") as tmp:
+        copy = Path(tmp) / lab
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+        for nb_path in notebooks:
+            try:
+                result = execute_and_score(copy / nb_path.name, timeout=timeout)
+            except Exception as exc:  # a kernel that died or hung: say so, the learner decides
+                failures.append((nb_path.name, f"the notebook did not run to the end ({type(exc).__name__})"))
+                continue
+            for gid, (score, max_score) in result["scores"].items():
+                if score < max_score:
+                    message = result["errors"].get(gid, "").strip().splitlines()
+                    failures.append((gid, plain_message(message[-1] if message else "") or "not passed"))
+    return failures
+
+
+def submit_lab(name: str, *, root: Path | None = None, work_dir: str | os.PathLike | None = None,
+               student: str | None = None, when: datetime | None = None) -> list[Path]:
+    """Package the learner's notebooks of a lab in the naming nbgrader's ``zip_collect`` reads:
+    ``work/submissions/<lab>_<student>_attempt_<YYYYMMDDTHHMMSS>_<notebook>.ipynb``."""
+    root = root or repo_root()
+    lab = resolve_lab(root, name, kind="labs")
+    work = Path(work_dir) if work_dir else root / "work"
+    folder = work / lab
+    notebooks = _learner_notebooks(folder, lab, name)
+    sid = _student_id(student)
+    stamp = (when or datetime.now()).strftime("%Y%m%dT%H%M%S")
+    out_dir = work / "submissions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for nb_path in notebooks:
         target = out_dir / f"{lab}_{sid}_attempt_{stamp}_{nb_path.name}"
         shutil.copy2(nb_path, target)
         written.append(target)
