@@ -52,6 +52,25 @@ def test_cache_creates_once_and_is_atomic(tmp_path):
     assert get_or_create("demo", {"n": 1}, 2, create, root=tmp_path) != paths[0]
 
 
+def test_shared_read_only_cache_is_read_first(tmp_path, monkeypatch):
+    """A grading sandbox reads the instructor's prepared data ($MEDAI_DATA_READONLY) and writes anything new
+    to its own cache ($MEDAI_DATA), never to the shared one."""
+    shared, own = tmp_path / "shared", tmp_path / "own"
+    calls = []
+
+    def create(folder):
+        calls.append(folder)
+        (folder / "data.txt").write_text("x")
+
+    prepared = get_or_create("demo", {"n": 1}, 1, create, root=shared)
+    monkeypatch.setenv("MEDAI_DATA_READONLY", str(shared))
+    monkeypatch.setenv("MEDAI_DATA", str(own))
+    assert get_or_create("demo", {"n": 1}, 1, create) == prepared and len(calls) == 1
+    fresh = get_or_create("demo", {"n": 2}, 1, create)
+    assert fresh.parent == own and len(calls) == 2
+    assert sorted(p.name for p in shared.iterdir()) == [prepared.name]
+
+
 def test_cache_leaves_nothing_behind_on_failure(tmp_path):
     def broken(folder):
         (folder / "half.txt").write_text("half")
