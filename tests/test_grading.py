@@ -2,6 +2,7 @@
 submission graded once, two at a time, by the same code path as `medai grade`."""
 from __future__ import annotations
 
+import ast
 import copy
 import csv
 import json
@@ -303,7 +304,7 @@ def test_a_timeout_in_an_answer_cell_is_flagged(graded):
     assert grades.loc["loop-answer", "status"] == "attention"
 
 
-def test_learner_and_grader_kernels_compute_alike():
+def test_learner_and_grader_kernels_share_reproducibility_settings():
     """The learner's "medai" kernel and the grader's sandboxed kernel run with the same thread count and hash
     seed, so a lab's numbers in the learner's notebook are those the grader's rerun checks."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -349,7 +350,7 @@ def test_secrets_never_reach_output(graded, canaries):
     text = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     # The probe ran (its answer still earns full marks) and saw only the sandbox.
     root = next(line for line in text.splitlines() if line.startswith("ROOT"))
-    listed = set(eval(root[5:]))  # a printed list of folder names
+    listed = set(ast.literal_eval(root[5:]))  # a printed list of folder names
     assert listed <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "sbin", "tmp", "usr", "home", "root",
                       "work", "opt", "srv", "var", "mnt"}, listed
     for key in ("home_file", "sibling_file", "tmp_file"):

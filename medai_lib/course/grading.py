@@ -350,12 +350,12 @@ def _same_visible(student_src: str, master_src: str) -> bool:
 #: Caps on what a graded notebook may carry back (feedback must not smuggle large files out).
 MAX_CELL_OUTPUT_BYTES = 1 << 20
 MAX_NOTEBOOK_OUTPUT_BYTES = 8 << 20
-_KERNEL_ENV = {**REPRODUCIBLE_ENV, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "no_proxy": "*",
-               "MEDAI_GRADING": "1", "LANG": "C.UTF-8", "TMPDIR": "/tmp", "USER": "learner", "LOGNAME": "learner"}
+_KERNEL_ENV = {**REPRODUCIBLE_ENV, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1",
+               "no_proxy": "*", "MEDAI_GRADING": "1", "LANG": "C.UTF-8", "TMPDIR": "/tmp", "USER": "learner",
+               "LOGNAME": "learner"}
 
 
-def _kernel_argv(task: dict, work: Path, kdir: Path, rt: Path, cgroup: Path | None = None
-                 ) -> tuple[list[str], dict]:
+def _kernel_argv(task: dict, kdir: Path, rt: Path, cgroup: Path | None = None) -> tuple[list[str], dict]:
     """The kernel's command line and environment: sealed by bubblewrap unless the instructor chose not to."""
     from medai_lib.course import grading_sandbox
 
@@ -366,14 +366,15 @@ def _kernel_argv(task: dict, work: Path, kdir: Path, rt: Path, cgroup: Path | No
         return inner + ["--", "-f", "{connection_file}"], env
     data_dirs = list(task.get("data_dirs", []))
     # JPY_PARENT_PID=1: no parent poller (in its PID namespace the kernel's parent is always process 1).
-    env.update(JPY_PARENT_PID="1", HOME="/tmp/home", IPYTHONDIR="/tmp/ipython", MPLCONFIGDIR=str(rt / "mpl"), MEDAI_DATA="/tmp/medai-data",
-               MEDAI_DATA_READONLY=os.pathsep.join(data_dirs),
+    env.update(JPY_PARENT_PID="1", HOME="/tmp/home", IPYTHONDIR="/tmp/ipython", MPLCONFIGDIR=str(rt / "mpl"),
+               MEDAI_DATA="/tmp/medai-data", MEDAI_DATA_READONLY=os.pathsep.join(data_dirs),
                PATH=os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]))
     spec = grading_sandbox.SandboxSpec(kernel_dir=kdir, runtime_dir=rt, data_dirs=tuple(data_dirs))
     fifo = rt / "audit"
     allowed = grading_sandbox.allowed_roots(kdir, rt, data_dirs)
-    argv = [*grading_sandbox.enter_cgroup_argv(cgroup), *grading_sandbox.bwrap_argv(spec, env), *inner, "--nproc", str(grading_sandbox.MAX_PROCESSES),
-            "--audit", str(fifo), *(x for a in allowed for x in ("--allow", a)), "--", "-f", "{connection_file}"]
+    argv = [*grading_sandbox.enter_cgroup_argv(cgroup), *grading_sandbox.bwrap_argv(spec, env), *inner,
+            "--nproc", str(grading_sandbox.MAX_PROCESSES), "--audit", str(fifo),
+            *(x for a in allowed for x in ("--allow", a)), "--", "-f", "{connection_file}"]
     return argv, {}
 
 
@@ -520,6 +521,7 @@ def grade_submission(task: dict) -> dict:
         result["reasons"].append("graded without the sandbox (--no-sandbox): the submission could read this "
                                  "machine's files")
     exec_seconds = 0.0
+    opened: dict[str, Any] = {}  # the audit FIFO and pids cgroup of the kernel being run, until it is done
     saved_env = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR")}
     try:
         for nb_name, master_info in task["masters"].items():
@@ -580,17 +582,17 @@ def grade_submission(task: dict) -> dict:
             rt.mkdir()
             if task.get("mpl_cache") and Path(task["mpl_cache"]).is_dir():
                 shutil.copytree(task["mpl_cache"], rt / "mpl")
-            audit_fd = None
-            if task.get("sandbox", True):
-                os.mkfifo(rt / "audit", 0o600)
-                # Read-write and non-blocking: the kernel can always open it, and never blocks on it.
-                audit_fd = os.open(rt / "audit", os.O_RDWR | os.O_NONBLOCK)
-            cgroup = None
+            audit_fd = cgroup = None
             if task.get("sandbox", True):
                 from medai_lib.course.grading_sandbox import process_cap_cgroup
 
+                os.mkfifo(rt / "audit", 0o600)
+                # Read-write and non-blocking: the kernel can always open it, and never blocks on it.
+                audit_fd = os.open(rt / "audit", os.O_RDWR | os.O_NONBLOCK)
+                opened["fd"] = audit_fd
                 cgroup = process_cap_cgroup(f"medai-grading-{work.name}")
-            argv, kenv = _kernel_argv(task, work, kdir, rt, cgroup)
+                opened["cgroup"] = cgroup
+            argv, kenv = _kernel_argv(task, kdir, rt, cgroup)
             _write_kernelspec(jdir, argv, kenv)
             os.environ["JUPYTER_PATH"] = str(jdir)
             os.environ["JUPYTER_RUNTIME_DIR"] = str(rt)
@@ -638,6 +640,7 @@ def grade_submission(task: dict) -> dict:
                         result["reasons"].append(f"processes of this submission outlived grading in {cgroup}")
             exec_seconds += time.perf_counter() - t_exec
             result["sandbox"] = list(dict.fromkeys(result.get("sandbox", []) + _read_audit(audit_fd)))
+            opened.clear()
             dying = None
             if died:
                 # The cell that was running when the kernel died, as the executor recorded it when it sent it
@@ -722,6 +725,12 @@ def grade_submission(task: dict) -> dict:
     except Exception as exc:  # the grader itself failed on this submission: reported, never dropped
         result["reasons"].append(f"grading failed: {type(exc).__name__}: {exc}")
     finally:
+        if opened.get("fd") is not None:  # the grader failed between starting and reading a kernel
+            os.close(opened["fd"])
+        if opened.get("cgroup") is not None:
+            from medai_lib.course.grading_sandbox import remove_cgroup
+
+            remove_cgroup(opened["cgroup"])
         shutil.rmtree(work, ignore_errors=True)
         for k, v in saved_env.items():
             if v is None:
@@ -876,10 +885,9 @@ def grade_lab(
 
 def _shared_data_dirs() -> list[str]:
     """The prepared sample-data cache, shown read-only to every kernel (a kernel writes its own copy)."""
-    from medai_lib.data.cache import _ENV
+    from medai_lib.data.cache import data_home
 
-    root = os.environ.get(_ENV)
-    path = Path(root).expanduser() if root else Path.home() / ".cache" / "medai"
+    path = data_home(create=False)
     return [str(path.resolve())] if path.is_dir() else []
 
 
@@ -934,7 +942,8 @@ def _safe_grade(task: dict) -> dict:
 def _failed(task: dict, reason: str) -> dict:
     return {"student_id": task["student_id"], "timestamp": task["timestamp"], "key": "", "notebooks": {},
             "labels": task.get("labels", []),
-            "reasons": [reason], "notes": [], "review": [], "tampering": [], "sandbox": [], "seconds": 0.0, "exec_seconds": 0.0}
+            "reasons": [reason], "notes": [], "review": [], "tampering": [], "sandbox": [], "seconds": 0.0,
+            "exec_seconds": 0.0}
 
 
 # --------------------------------------------------------------------------------------------- gradebook

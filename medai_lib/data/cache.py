@@ -27,11 +27,13 @@ def readonly_homes() -> list[Path]:
     return [Path(p) for p in value.split(os.pathsep) if p]
 
 
-def data_home() -> Path:
-    """The folder holding cached sample data: ``$MEDAI_DATA`` if set, else ``~/.cache/medai``."""
+def data_home(*, create: bool = True) -> Path:
+    """The folder holding cached sample data: ``$MEDAI_DATA`` if set, else ``~/.cache/medai`` (created unless
+    ``create=False``)."""
     root = os.environ.get(_ENV)
     path = Path(root).expanduser() if root else Path.home() / ".cache" / "medai"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
