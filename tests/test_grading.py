@@ -16,6 +16,7 @@ import pytest
 from medai_lib.course.grading import (
     collect_submissions, grade_lab, gradebook_scores, import_manual, read_roster, restore_cells, scan_code,
 )
+from medai_lib.course import grading, grading_sandbox
 from medai_lib.errors import MedaiInputError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grading"
@@ -351,8 +352,15 @@ def test_secrets_never_reach_output(graded, canaries):
     # The probe ran (its answer still earns full marks) and saw only the sandbox.
     root = next(line for line in text.splitlines() if line.startswith("ROOT"))
     listed = set(ast.literal_eval(root[5:]))  # a printed list of folder names
-    assert listed <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "sbin", "tmp", "usr", "home", "root",
-                      "work", "opt", "srv", "var", "mnt"}, listed
+    # What the sandbox binds: system folders plus the first component of every bound path (the venv, the
+    # library, the grader's folders live wherever the checkout is, e.g. /work or /check).
+    bound = {"bin", "dev", "etc", "lib", "lib32", "lib64", "proc", "sbin", "sys", "tmp", "usr"}
+    roots = grading_sandbox.allowed_roots(out_dir, graded["base"], grading._shared_data_dirs())
+    bound |= {Path(p).parts[1] for p in roots}
+    assert listed <= bound, listed - bound
+    # The host's own root holds folders the sandbox does not bind; none of them is seen.
+    unbound = {p.name for p in Path("/").iterdir()} - bound
+    assert unbound and not (listed & unbound), listed & unbound
     for key in ("home_file", "sibling_file", "tmp_file"):
         assert f"{canaries[key]} FileNotFoundError" in text
     assert _score(graded, "secrets") == FULL
