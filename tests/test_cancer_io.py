@@ -103,10 +103,55 @@ def test_multiallelic_sites_are_dropped_with_a_count(folder, tmp_path):
         f[9] = "0|2"
         body[k] = "\t".join(f)
     path = _write_text(tmp_path / "multi.vcf", header + body)
-    with pytest.warns(UserWarning, match=r"dropped 2 multiallelic site\(s\) of 10.*bcftools norm"):
+    with pytest.warns(UserWarning, match=r"multi.vcf.*dropped 2 multiallelic site\(s\).*bcftools norm.*of 10 "):
         data = read_vcf(path)
     assert data.genotypes.shape[0] == 8
     assert data.genotypes.max() <= 1
+
+
+def test_monomorphic_reference_sites_are_dropped_with_a_count(cohort, folder, tmp_path):
+    lines = _vcf_lines(folder)
+    header = [line for line in lines if line.startswith("#")]
+    body = [line for line in lines if not line.startswith("#")][:12]
+    mono, multi = (1, 4, 7), (9,)
+    for k in mono:  # a reference-only record, as gVCF-derived or joint-called files hold
+        f = body[k].split("\t")
+        f[4] = "."
+        f[9:] = ["0|0"] * len(f[9:])
+        body[k] = "\t".join(f)
+    for k in multi:
+        f = body[k].split("\t")
+        f[4] = "G,C" if f[3] != "G" else "A,C"
+        body[k] = "\t".join(f)
+    path = _write_text(tmp_path / "mono.vcf", header + body)
+    with pytest.warns(UserWarning, match=r"mono.vcf.*dropped 1 multiallelic site\(s\).* and 3 site\(s\) with "
+                                         r"no alternative allele \(ALT '\.'.*of 12 records"):
+        data = read_vcf(path)
+    kept = [k for k in range(12) if k not in mono + multi]
+    assert data.variants["id"].tolist() == cohort.variants["id"].iloc[kept].tolist()
+    assert (data.variants["alt"] != "").all()
+    np.testing.assert_array_equal(data.genotypes, cohort.genotypes[kept])
+
+
+@pytest.mark.parametrize("compressed, name", [(False, "plain_named.vcf.gz"), (True, "gzip_named.vcf"),
+                                              (True, "gzip_no_suffix")])
+def test_compression_is_read_from_the_bytes_not_the_name(cohort, folder, tmp_path, compressed, name):
+    raw = (folder / "genotypes.vcf.gz").read_bytes()
+    (tmp_path / name).write_bytes(raw if compressed else gzip.decompress(raw))
+    data = read_vcf(tmp_path / name)
+    np.testing.assert_array_equal(data.genotypes, cohort.genotypes)
+    assert data.samples["sample_id"].tolist() == cohort.samples["sample_id"].tolist()
+    store = vcf_to_zarr(tmp_path / name, tmp_path / f"{name}.zarr")
+    np.testing.assert_array_equal(read_zarr(store, chunked=False).genotypes, cohort.genotypes)
+
+
+def test_an_empty_phenotype_file_is_named(folder, tmp_path):
+    empty = tmp_path / "phenotypes.csv"
+    empty.write_text("")
+    with pytest.raises(MedaiInputError, match=r"phenotype file .*phenotypes.csv' is empty.*sample_id"):
+        read_phenotypes(empty)
+    with pytest.raises(MedaiInputError, match="phenotypes.csv' is empty"):
+        read_cohort(folder / "genotypes.vcf.gz", empty)
 
 
 @pytest.mark.parametrize("call, match", [("1", "haploid calls"), ("0/1/1", "non-diploid")])

@@ -4,8 +4,10 @@ that do not fit in memory. The readers are the ones real data goes through.
 Layout of a genotype folder (``DATA_DIR`` for real data, e.g. a 1000 Genomes subset)::
 
     DATA_DIR/
-      genotypes.vcf.gz   biallelic SNPs, diploid GT calls (one file; bgzip or gzip; multiallelic
-                         sites are dropped with a warning: split them first with `bcftools norm -m-`)
+      genotypes.vcf.gz   biallelic SNPs, diploid GT calls (one file; bgzip, gzip or plain text, told
+                         apart by the file's bytes, not its name; multiallelic sites and reference-only
+                         records (ALT '.') are dropped with a warning that counts them: split multiallelic
+                         sites first with `bcftools norm -m-` to keep them)
       phenotypes.csv     one row per sample: a `sample_id` column matching the VCF header, then
                          covariates and outcomes (e.g. ancestry_group, sex, age, case)
 
@@ -148,12 +150,22 @@ def write_vcf(path, genotypes, variants: pd.DataFrame, sample_ids, *, phased: bo
     return path
 
 
-def _open_text(path: Path):
+def _is_gzip(path: Path) -> bool:
+    """Whether the file is gzip (or bgzip) compressed, from its first two bytes, whatever its name says."""
     with open(path, "rb") as fh:
-        magic = fh.read(2)
-    if magic == b"\x1f\x8b":
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def _open_text(path: Path):
+    if _is_gzip(path):
         return gzip.open(path, "rt", errors="replace")
     return open(path, "rt", errors="replace")
+
+
+def _open_binary(path: Path):
+    """A binary stream of the VCF text for scikit-allel, which would otherwise judge compression by the name
+    (a plain file named .vcf.gz, or a gzip named .vcf, is common after a rename or a browser download)."""
+    return gzip.open(path, "rb") if _is_gzip(path) else open(path, "rb")
 
 
 def _check_header(path: Path) -> list[str]:
@@ -195,14 +207,15 @@ def _allel_read(path: Path, samples=None) -> dict:
     import allel
 
     try:
-        data = allel.read_vcf(str(path), fields=_FIELDS, numbers={"calldata/GT": 3}, alt_number=3,
-                              samples=samples)
+        with _open_binary(path) as stream:
+            data = allel.read_vcf(stream, fields=_FIELDS, numbers={"calldata/GT": 3}, alt_number=3,
+                                  samples=samples)
     except (EOFError, OSError, zlib.error) as exc:
         raise MedaiInputError(
             f"cannot read {str(path)!r}: truncated or corrupt gzip ({exc}). Copy or download the file "
             "again (check its size/checksum), or recompress it with bgzip."
         ) from exc
-    except (RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError, UnicodeDecodeError) as exc:
         raise MedaiInputError(f"cannot parse VCF {str(path)!r}: {exc}. Check the file with bcftools view.") \
             from exc
     return data
@@ -227,12 +240,21 @@ def _check_ploidy(path, gt) -> None:
 
 
 def _multiallelic_mask(path, numalts) -> np.ndarray:
-    keep = np.asarray(numalts) <= 1
-    n_bad = int((~keep).sum())
-    if n_bad:
-        message = (f"{str(path)!r}: dropped {n_bad} multiallelic site(s) of {len(keep)}; split them into "
-                   "biallelic records first (bcftools norm -m-) to keep them.")
-        warnings.warn(message, UserWarning, stacklevel=3)
+    """Keep biallelic sites; drop multiallelic ones and monomorphic reference sites (ALT '.'), with a warning
+    that counts each kind."""
+    numalts = np.asarray(numalts)
+    multi, monomorphic = numalts > 1, numalts < 1
+    keep = ~(multi | monomorphic)
+    parts = []
+    if multi.any():
+        parts.append(f"{int(multi.sum())} multiallelic site(s) (split them into biallelic records first with "
+                     "bcftools norm -m- to keep them)")
+    if monomorphic.any():
+        parts.append(f"{int(monomorphic.sum())} site(s) with no alternative allele (ALT '.', monomorphic "
+                     "reference calls: nothing to test or score there)")
+    if parts:
+        warnings.warn(f"{str(path)!r}: dropped " + " and ".join(parts) + f", of {len(keep)} records.",
+                      UserWarning, stacklevel=3)
     return keep
 
 
@@ -259,8 +281,9 @@ def read_vcf(path, *, samples=None) -> GenotypeData:
     Returns
     -------
     GenotypeData
-        ``genotypes`` int8 shape (n_variants, n_samples, 2); multiallelic sites are dropped with a
-        ``UserWarning`` that says how many.
+        ``genotypes`` int8 shape (n_variants, n_samples, 2); multiallelic sites and reference-only
+        records (ALT ``.``) are dropped with a ``UserWarning`` that says how many of each. Compression is
+        read from the file's first bytes, so a plain file named ``.vcf.gz`` or a gzip named ``.vcf`` reads.
 
     Raises
     ------
@@ -311,6 +334,11 @@ def read_phenotypes(path) -> pd.DataFrame:
     sep = "\t" if path.suffix.lower() in {".tsv", ".txt", ".panel"} else ","
     try:
         table = pd.read_csv(path, sep=sep, dtype={"sample_id": str})
+    except pd.errors.EmptyDataError:
+        raise MedaiInputError(
+            f"phenotype file {str(path)!r} is empty: it needs a header line with 'sample_id' (the VCF sample "
+            "names) and one row per sample. Export the table again."
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as exc:
         raise MedaiInputError(f"cannot parse phenotype file {str(path)!r}: {exc}.") from exc
     if "sample_id" not in table.columns:
@@ -441,8 +469,9 @@ def vcf_to_zarr(vcf_path, zarr_path, *, chunk_length: int = 10_000, overwrite: b
             raise MedaiInputError(f"{str(zarr_path)!r} exists; pass overwrite=True or choose another path.")
         shutil.rmtree(zarr_path)
     try:
-        allel.vcf_to_zarr(str(vcf_path), str(zarr_path), fields=_FIELDS, numbers={"calldata/GT": 3},
-                          alt_number=3, chunk_length=chunk_length)
+        with _open_binary(vcf_path) as stream:
+            allel.vcf_to_zarr(stream, str(zarr_path), fields=_FIELDS, numbers={"calldata/GT": 3},
+                              alt_number=3, chunk_length=chunk_length)
     except (EOFError, OSError, zlib.error) as exc:
         shutil.rmtree(zarr_path, ignore_errors=True)
         raise MedaiInputError(
