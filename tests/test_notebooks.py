@@ -70,7 +70,7 @@ def test_models_carry_not_for_clinical_use(path):
 def test_prepared_quick_sample_sets_are_the_ones_the_notebooks_open(notebook_run, monkeypatch):
     """`medai data prepare --quick` must prepare exactly cohorts the quick notebooks opened: after the
     notebooks ran, preparing finds every set in the cache and creates nothing new."""
-    from medai_lib.data.prepare import prepare_sample_data
+    from medai_lib.course.sample_data import prepare_sample_data
 
     root = Path(notebook_run["medai_data"])
     before = {p.name for p in root.iterdir()}

@@ -177,7 +177,7 @@ def cmd_serve(args) -> int:
 
 def cmd_data_prepare(args) -> int:
     from medai_lib.data import data_home
-    from medai_lib.data.prepare import prepare_sample_data
+    from medai_lib.course.sample_data import prepare_sample_data
 
     print(f"sample data cache: {data_home()} (the first preparation takes a few minutes; later ones are quick)",
           flush=True)
