@@ -766,8 +766,8 @@ def grade_lab(
     root: str | os.PathLike | None = None,
     roster: str | os.PathLike | None = None,
     jobs: int = 2,
-    cell_timeout: int = 60,
-    timeout: int = 600,
+    cell_timeout: int = 180,
+    timeout: int = 1200,
     memory_mb: int = 4096,
     show_hidden: bool = False,
     out: str | os.PathLike | None = None,
@@ -1092,8 +1092,10 @@ def add_parser(sub) -> None:
     g.add_argument("submissions", help="folder or .zip of <lab>_<student>_attempt_<time>_<notebook> files")
     g.add_argument("--roster", help="CSV with student_id (and first_name, last_name, email)")
     g.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default 2)")
-    g.add_argument("--cell-timeout", type=int, default=60, help="seconds per cell (default 60)")
-    g.add_argument("--timeout", type=int, default=600, help="seconds per submission, wall clock (default 600)")
+    g.add_argument("--cell-timeout", type=int, default=180,
+                   help="seconds per cell (default 180: a safety net for endless loops, generous enough that a busy "
+                        "machine never fails a correct cell)")
+    g.add_argument("--timeout", type=int, default=1200, help="seconds per submission, wall clock (default 1200)")
     g.add_argument("--memory-mb", type=int, default=4096, help="memory limit per kernel in MB (default 4096)")
     g.add_argument("--show-hidden", action="store_true", help="show hidden tests in the learners' feedback")
     g.add_argument("--out", help="output folder (default autograded/<lab>-grading)")
