@@ -264,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     grading.add_parser(sub)
 
+    from medai_lib.course import hub
+
+    hub.add_parser(sub)
+
     d = sub.add_parser("data", help="sample data")
     dsub = d.add_subparsers(dest="data_command", metavar="ACTION")
     dsub.required = True
