@@ -130,13 +130,17 @@ def test_a_learner_runs_a_lesson_and_submits_a_lab(lab_server, page):
     steps = Steps(page, ARTIFACTS)
     root = lab_server.root
     try:
-        # 1. The server answers with the token; the course index opens rendered from the file browser.
-        page.goto(f"{lab_server.base}/lab?token={lab_server.token}")
-        page.wait_for_selector(".jp-DirListing-item", timeout=60_000)
-        steps.shot("jupyterlab_opened")
-        _open_in_file_browser(page, "course", "README.md")
+        # 1. The link the server prints opens the course index, rendered, with the course folder in the file
+        #    browser (no Launcher, no developer tree, no nbgrader menu).
+        link = _wait_for(lambda: re.search(r"http://127\.0\.0\.1:\d+(/lab/\S*?)\?token=", lab_server.log_tail(20_000)),
+                         "the server to print its link")
+        page.goto(f"{lab_server.base}{link.group(1)}?token={lab_server.token}")
         index = page.locator(".jp-RenderedMarkdown:visible").last
-        index.locator("h1", has_text="MedAI course").wait_for()
+        index.locator("h1", has_text="MedAI course").wait_for(timeout=60_000)
+        expect(page.locator(".jp-BreadCrumbs")).to_contain_text("course")
+        expect(page.locator(".jp-DirListing-itemText", has_text=re.compile("^README.md$"))).to_be_visible()
+        expect(page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text="Nbgrader")).to_have_count(0)
+        expect(page.locator(".jp-Launcher")).to_have_count(0)
         steps.shot("course_index")
 
         # 2. A link in the index opens the lesson on the project kernel; Run > Run All Cells runs it.

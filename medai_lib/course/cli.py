@@ -166,8 +166,11 @@ def cmd_serve(args) -> int:
 
     root = repo_root()
     write_lab_settings()
-    cmd, env = lab_command(root, port=args.port, open_browser=not args.no_browser, token=args.token)
+    cmd, env = lab_command(root, port=args.port, open_browser=not args.no_browser, token=args.token,
+                           instructor=args.instructor)
     print("Starting JupyterLab on http://127.0.0.1 (token required; the link with the token is printed below).")
+    if args.instructor:
+        print("Instructor server: the whole checkout, nbgrader's tools (Formgrader, Create Assignment) and every kernel.")
     print("Stop it with Ctrl+C.", flush=True)
     try:
         return subprocess.call(cmd, env=env, cwd=root)
@@ -258,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8888)
     s.add_argument("--no-browser", action="store_true")
     s.add_argument("--token", help="use this token instead of a random one")
+    s.add_argument("--instructor", action="store_true",
+                   help="serve the whole checkout with nbgrader's instructor tools and every kernel")
     s.set_defaults(func=cmd_serve)
 
     from medai_lib.course import grading

@@ -48,9 +48,54 @@ def write_lab_settings(prefix: str | None = None) -> Path:
     return path
 
 
+#: The folders a learner works in: the only ones the course server lists at the top of the course folder.
+LEARNER_FOLDERS = ("course", "labs", "work")
+#: nbgrader's server side: the instructor's tools (formgrader, validation, course list) and the exchange
+#: client (assignment list). A learner on their own machine starts and submits labs with `medai lab`.
+NBGRADER_SERVER_EXTENSIONS = (
+    "nbgrader.server_extensions.formgrader",
+    "nbgrader.server_extensions.validate_assignment",
+    "nbgrader.server_extensions.assignment_list",
+    "nbgrader.server_extensions.course_list",
+)
+#: nbgrader's JupyterLab side: Create Assignment, Validate, Formgrader and the Nbgrader menu.
+NBGRADER_LAB_EXTENSION = "@jupyter/nbgrader"
+
+
+def write_learner_config(folder: Path) -> Path:
+    """Write the learner server's JupyterLab page config into ``folder/labconfig`` (nbgrader's lab side
+    off); ``folder`` goes first on ``JUPYTER_CONFIG_PATH`` for that server only. Returns ``folder``."""
+    labconfig = Path(folder) / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    page_config = {"disabledExtensions": {NBGRADER_LAB_EXTENSION: True}}
+    (labconfig / "page_config.json").write_text(json.dumps(page_config, indent=2))
+    return Path(folder)
+
+
+def _default_learner_config_dir() -> Path:
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    return Path(jupyter_runtime_dir()) / "medai-learner-config"
+
+
+def start_url_path(start_file: str) -> str:
+    """The JupyterLab URL path that opens ``start_file`` (relative to the course folder)."""
+    from urllib.parse import quote
+
+    return "/lab/tree/" + quote(Path(start_file).as_posix())
+
+
 def lab_command(root: Path, *, port: int = 8888, open_browser: bool = True, token: str | None = None,
-                start_file: str = "course/README.md") -> tuple[list[str], dict[str, str]]:
-    """The JupyterLab command line: localhost only, token authentication, no news or update checks."""
+                start_file: str = "course/README.md", instructor: bool = False,
+                config_dir: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """The JupyterLab command line: localhost only, token authentication, no news or update checks.
+
+    The link it prints and opens shows ``start_file`` (the course index). For a learner (the default) the
+    file browser lists only :data:`LEARNER_FOLDERS`, nbgrader's instructor tools are not loaded and the
+    project kernel is the only one offered; ``instructor=True`` serves the whole checkout with every
+    installed extension and kernel. ``config_dir``: where the learner server's page config is written
+    (default: a folder in Jupyter's runtime directory).
+    """
     cmd = [
         sys.executable, "-m", "jupyter", "lab",
         "--ServerApp.ip=127.0.0.1",
@@ -63,15 +108,27 @@ def lab_command(root: Path, *, port: int = 8888, open_browser: bool = True, toke
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--ServerApp.terminals_enabled=True",
     ]
+    # The printed link and the browser open the course index itself, not the Launcher.
+    if (root / start_file).exists():
+        cmd.append(f"--LabApp.default_url={start_url_path(start_file)}")
     # Terminals start a non-login shell, so they keep this environment's PATH (a login shell started by a
     # server without a terminal resets it, and `medai lab start` would not be found).
     shell = os.environ.get("SHELL") or ("/bin/bash" if Path("/bin/bash").exists() else "/bin/sh")
     cmd.append("--ServerApp.terminado_settings=" + json.dumps({"shell_command": [shell]}))
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--ServerApp.allow_root=True")  # containers and CI run as root
-    if (root / start_file).exists():
-        cmd.append(start_file)
     env = dict(os.environ)
+    if not instructor:
+        cmd += [
+            "--ServerApp.contents_manager_class=medai_lib.course.lab_contents.CourseContentsManager",
+            f"--KernelSpecManager.allowed_kernelspecs={KERNEL_NAME}",
+            f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}",
+        ]
+        for extension in NBGRADER_SERVER_EXTENSIONS:
+            cmd += ["--ServerApp.jpserver_extensions", f"{extension}=False"]
+        folder = write_learner_config(config_dir or _default_learner_config_dir())
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+            [str(folder)] + [p for p in env.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p])
     if token is not None:
         if not token:
             raise ValueError("token must not be empty: the course server always asks for one.")
@@ -79,7 +136,6 @@ def lab_command(root: Path, *, port: int = 8888, open_browser: bool = True, toke
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.setdefault("MEDAI_COURSE_ROOT", str(root))
     return cmd, env
-
 
 
 def ipc_kernel_manager_class():
