@@ -177,7 +177,29 @@ def test_readers_disagree_as_designed(cohort):
         m = make_fibrosis_manifest(1000, random_state=4, **noise)
         return roc_auc_score(m["label"], m["severity"])
 
-    assert oracle(reader_noise=0.5, shared_noise=0.5) > oracle(reader_noise=2.0, shared_noise=2.0) + 0.05
+    assert oracle(reader_noise=0.05, shared_noise=0.05) > oracle(reader_noise=0.25, shared_noise=0.25) + 0.05
+
+
+def test_readers_agree_on_obvious_fibrosis_and_disagree_near_the_threshold_of_visibility():
+    # Observer studies of chest radiographs: readers agree on established fibrosis (bibasal reticulation and
+    # honeycombing) and disagree on subtle, early changes. The generator's images show honeycombing from a
+    # lesion load of 0.45 (severity above about 0.6), so an image of severity 0.70-0.85 is obvious disease.
+    m = make_fibrosis_manifest(3000, random_state=0)
+    readers = m[["reader_1", "reader_2", "reader_3"]].to_numpy()
+    disagree = readers.min(axis=1) != readers.max(axis=1)
+    obvious = m["severity"].between(0.70, 0.85).to_numpy()
+    assert obvious.sum() > 200
+    assert (readers[obvious].sum(axis=1) == 0).mean() < 0.005  # all three readers miss obvious fibrosis
+    assert (m["label"].to_numpy()[obvious] == 0).mean() < 0.02  # the majority misses it
+    # Disagreement: frequent near the threshold of visibility, rare where the answer is plain to see.
+    near = m["severity"].between(0.40, 0.60).to_numpy()
+    clear_disease = (m["severity"] >= 0.70).to_numpy()
+    no_visible_disease = (m["lesion_load"] == 0).to_numpy()
+    assert disagree[near].mean() > 0.25
+    assert disagree[clear_disease].mean() < 0.05
+    assert disagree[no_visible_disease].mean() < 0.5 * disagree[near].mean()
+    # Half of all disagreements or more sit within 0.15 of the label threshold (severity 0.5).
+    assert (np.abs(m["severity"].to_numpy()[disagree] - 0.5) < 0.15).mean() >= 0.5
 
 
 def test_oracle_auc_is_latent_severity_against_labels(cohort):
@@ -187,14 +209,16 @@ def test_oracle_auc_is_latent_severity_against_labels(cohort):
 
 def test_default_cohort_has_the_teaching_oracle_auc():
     # The manifest does not depend on the rendering, so the default cohort's ground truth is this one.
+    # Readers err near the threshold of visibility only, so the ceiling is high but below 1: over seeds 0-19
+    # the default cohort's oracle AUC is 0.92 to 0.97 (bench/results/fibrosis.md).
     m = make_fibrosis_manifest()
-    assert 0.85 <= roc_auc_score(m["label"], m["severity"]) <= 0.92
+    assert 0.91 <= roc_auc_score(m["label"], m["severity"]) <= 0.98
     small = make_fibrosis_cohort(8, image_size=32)
     pd.testing.assert_frame_equal(small.manifest.drop(columns="opacity_fraction"), make_fibrosis_manifest(8))
     # Other seeds give the same difficulty.
     aucs = [roc_auc_score(m["label"], m["severity"]) for m in (make_fibrosis_manifest(2000, random_state=s)
                                                               for s in range(3))]
-    assert all(0.86 <= a <= 0.91 for a in aucs)
+    assert all(0.93 <= a <= 0.975 for a in aucs)
 
 
 def _histogram_auc(c):
@@ -214,7 +238,7 @@ def test_histogram_baseline_is_well_below_the_oracle():
 @pytest.mark.slow
 def test_histogram_baseline_gap_on_a_large_default_size_cohort():
     c = make_fibrosis_cohort(400, random_state=5)
-    assert 0.85 <= c.oracle_auc <= 0.92
+    assert 0.91 <= c.oracle_auc <= 0.98
     assert _histogram_auc(c) <= c.oracle_auc - 0.10
 
 

@@ -18,7 +18,11 @@ from medai_lib.fibrosis.phantom import render_chest_radiographs
 logger = logging.getLogger(__name__)
 
 #: Bump whenever the images or the manifest of a cohort change for the same parameters (cache key).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: readers judge the visible extent of fibrosis (agree on obvious disease)
+
+#: Lesion load (visible extent of fibrosis, 0 to 1) at which a reader without bias calls an image fibrotic:
+#: the load of severity 0.5. Changes start to show at severity 0.3 (load 0); honeycombing from load 0.45.
+READER_THRESHOLD = 2 / 7
 
 #: Acquisition and processing of the first sites (further sites are drawn at random).
 SITE_PROFILES = (
@@ -148,8 +152,8 @@ def _draw_cohort(n_patients, *, n_visits, n_sites, site_shortcut, n_readers, rea
     n_readers = _check_int("n_readers", n_readers, 1, 9)
     batch_size = _check_int("batch_size", batch_size, 1)
     site_shortcut = _check_float("site_shortcut", site_shortcut, 0.0, 1.0)
-    reader_noise = _check_float("reader_noise", reader_noise, 0.0, 5.0)
-    shared_noise = _check_float("shared_noise", shared_noise, 0.0, 5.0)
+    reader_noise = _check_float("reader_noise", reader_noise, 0.0, 1.0)
+    shared_noise = _check_float("shared_noise", shared_noise, 0.0, 1.0)
     nodule_rate = _check_float("nodule_rate", nodule_rate, 0.0, 5.0)
     rng = check_random_state(random_state)
     sites = _site_profiles(n_sites, rng)
@@ -176,13 +180,15 @@ def _draw_cohort(n_patients, *, n_visits, n_sites, site_shortcut, n_readers, rea
     lv = liability[pid] + progression[pid] * visit
     severity = 1 / (1 + np.exp(-1.4 * lv))
     lesion_load = np.clip((severity - 0.3) / 0.7, 0, 1)
-    biases = np.linspace(-0.3, 0.3, n_readers) if n_readers > 1 else np.zeros(1)
-    # Readers threshold the severity they perceive, on the logit scale, each with a bias of their own.
+    # Readers judge the extent of fibrosis the image shows (the lesion load), each with a bias of their own,
+    # and call it fibrosis above READER_THRESHOLD. Perception noise is on the same scale, so disagreement
+    # concentrates near the threshold of visibility and obvious disease (honeycombing) is called by all.
     # A shared part of the noise (what the image hides from everyone) makes readers agree with each other
     # more than with the truth.
+    biases = np.linspace(-0.05, 0.05, n_readers) if n_readers > 1 else np.zeros(1)
     shared = rng.normal(0, shared_noise, (n_images, 1))
     own = rng.normal(0, reader_noise, (n_images, n_readers))
-    readers = (1.4 * lv[:, None] + shared + own + biases[None]) > 0
+    readers = (lesion_load[:, None] + shared + own + biases[None]) > READER_THRESHOLD
     label = (readers.sum(axis=1) * 2 > n_readers).astype(int)
     img_site = site_idx[pid]
     prof = {k: np.array([sites[s][k] for s in img_site])
@@ -231,8 +237,8 @@ def make_fibrosis_cohort(
     n_sites: int = 3,
     site_shortcut: float = 0.0,
     n_readers: int = 3,
-    reader_noise: float = 1.0,
-    shared_noise: float = 1.1,
+    reader_noise: float = 0.12,
+    shared_noise: float = 0.12,
     nodule_rate: float = 0.3,
     random_state: "int | np.random.RandomState | None" = 0,
     device="cpu",
@@ -243,8 +249,11 @@ def make_fibrosis_cohort(
     Each patient (age, sex; severity rises with age and is higher in men) is imaged ``n_visits`` times
     about a year apart at one site, the severity progressing between visits. Fibrosis is drawn from the
     severity as basal, peripheral reticulation, honeycombing and volume loss; nodules, exposure, site
-    processing and noise are confounders. ``n_readers`` simulated readers label each image by thresholding
-    the severity seen through their own noise and bias; ``label`` is their majority.
+    processing and noise are confounders. ``n_readers`` simulated readers label each image by judging the
+    extent of fibrosis it shows (``lesion_load``) through their own noise and bias against a threshold
+    (``READER_THRESHOLD``, the load at severity 0.5); ``label`` is their majority. Readers agree on obvious
+    disease and disagree near the threshold of visibility, as radiologists do; the label is the readers'
+    majority, not the truth (HRCT and a multidisciplinary discussion are the reference in practice).
 
     Parameters
     ----------
@@ -261,12 +270,12 @@ def make_fibrosis_cohort(
         disease; 1: every diseased patient at site A). Makes the burned-in site letter a shortcut.
     n_readers : int, default 3
         Simulated readers per image (1 to 9, odd for a clear majority).
-    reader_noise : float, default 0.10
-        Standard deviation of each reader's own perception noise on the logit scale of the severity
-        (0 to 5).
-    shared_noise : float, default 1.1
-        Standard deviation of the perception noise all readers share for an image (0 to 5). With
-        ``reader_noise`` it sets how far the oracle AUC is below 1 (the defaults give about 0.89).
+    reader_noise : float, default 0.12
+        Standard deviation of each reader's own perception noise, on the scale of the lesion load (visible
+        extent of fibrosis, 0 to 1); from 0 to 1.
+    shared_noise : float, default 0.12
+        Standard deviation of the perception noise all readers share for an image, same scale (0 to 1).
+        With ``reader_noise`` it sets how far the oracle AUC is below 1 (the defaults give about 0.95).
     nodule_rate : float, default 0.3
         Mean number of incidental nodules per image (Poisson).
     random_state : int, RandomState or None, default 0
@@ -330,8 +339,8 @@ def make_fibrosis_manifest(
     n_sites: int = 3,
     site_shortcut: float = 0.0,
     n_readers: int = 3,
-    reader_noise: float = 1.0,
-    shared_noise: float = 1.1,
+    reader_noise: float = 0.12,
+    shared_noise: float = 0.12,
     nodule_rate: float = 0.3,
     random_state: "int | np.random.RandomState | None" = 0,
 ) -> pd.DataFrame:
