@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from pydicom.uid import generate_uid
 
 from medai_lib.errors import MedaiInputError
 from medai_lib.fibrosis import (
+    load_fibrosis_cohort,
     make_fibrosis_cohort,
     read_dicom,
     read_dicom_folder,
@@ -20,7 +22,7 @@ from medai_lib.fibrosis import (
     write_dicom,
     write_fibrosis_dicom,
 )
-from medai_lib.fibrosis.dicom import dicom_to_display
+from medai_lib.fibrosis.dicom import dicom_metadata, dicom_to_display
 
 
 def _bundled(name):
@@ -218,3 +220,95 @@ def test_write_dicom_rejects_bad_input(tmp_path):
     with pytest.raises(MedaiInputError, match="modality must be 'DX' or 'CR'"):
         write_dicom(tmp_path / "x.dcm", np.zeros((2, 2)), patient_id="X", patient_name="X", modality="CT",
                     **_uids())
+
+
+# ---------------------------------------------------------------- what researchers bring
+def _chest_cr(path, *, pixel_spacing=None, imager_spacing=None, value=0.5):
+    """A real-format 12-bit CR chest file (MONOCHROME1, as CR plates store it) with the given spacings."""
+    image = np.full((16, 16), value)
+    image[4:12, 4:12] = 0.2
+    write_dicom(path, image, patient_id="P1", patient_name="SYNTHETIC^P1", modality="CR", monochrome1=True,
+                **_uids())
+    ds = pydicom.dcmread(path)
+    for keyword, spacing in (("PixelSpacing", pixel_spacing), ("ImagerPixelSpacing", imager_spacing)):
+        if spacing is None:
+            del ds[keyword]
+        else:
+            ds[keyword].value = spacing
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_zero_pixel_spacing_falls_back_to_the_imager_spacing_with_a_warning(tmp_path):
+    # pydicom-data's RG1_UNCR chest CR stores PixelSpacing 0.000\0.000: that is not 0 mm.
+    path = _chest_cr(tmp_path / "rg1.dcm", pixel_spacing="0.000\\0.000", imager_spacing="0.175\\0.175")
+    assert pydicom.dcmread(path).PixelSpacing == [0.0, 0.0]
+    with pytest.warns(UserWarning, match=r"rg1\.dcm: PixelSpacing 0\.000\\0\.000 is not a valid spacing.*"
+                                         r"using ImagerPixelSpacing"):
+        row = dicom_metadata(pydicom.dcmread(path), path)
+    assert row["pixel_spacing_mm"] == pytest.approx(0.175)
+    assert row["pixel_spacing_source"] == "ImagerPixelSpacing"
+
+
+def test_invalid_pixel_spacing_without_a_fallback_is_unknown_not_zero(tmp_path):
+    _chest_cr(tmp_path / "a.dcm", pixel_spacing="0.000\\0.000")
+    _chest_cr(tmp_path / "b.dcm", pixel_spacing="-0.2\\-0.2")
+    _chest_cr(tmp_path / "c.dcm", pixel_spacing="0.143\\0.143", imager_spacing="0.16\\0.16")
+    with pytest.warns(UserWarning, match=r"2 image\(s\) have an invalid PixelSpacing.*'unknown': 2"):
+        meta, images = read_dicom_folder(tmp_path)
+    assert images.shape == (3, 16, 16)
+    by_name = meta.set_index(meta["path"].str[-5:])
+    assert by_name.loc[["a.dcm", "b.dcm"], "pixel_spacing_mm"].isna().all()  # unknown, not 0 mm
+    assert (by_name["pixel_spacing_source"].to_dict()
+            == {"a.dcm": "unknown", "b.dcm": "unknown", "c.dcm": "PixelSpacing"})
+    assert by_name.loc["c.dcm", "pixel_spacing_mm"] == pytest.approx(0.143)  # calibrated spacing preferred
+    # A missing PixelSpacing with a valid ImagerPixelSpacing is ordinary for CR and DX: no warning.
+    only_imager = _chest_cr(tmp_path / "d" / "d.dcm", imager_spacing="0.2\\0.2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        meta, _ = read_dicom_folder(only_imager.parent)
+    assert meta["pixel_spacing_mm"].tolist() == [pytest.approx(0.2)]
+    # MONOCHROME1 is still inverted: the square (0.2 stored as attenuation) comes back dark.
+    assert read_dicom(tmp_path / "a.dcm")[8, 8] == pytest.approx(0.2, abs=1e-3)
+
+
+def _tree_with_bad_files(root):
+    good = [_chest_cr(root / "site1" / f"good{i}.dcm", pixel_spacing="0.15\\0.15") for i in range(2)]
+    truncated = root / "site1" / "truncated.dcm"
+    truncated.write_bytes(good[0].read_bytes()[:-200])  # pixel data cut short, as by an interrupted copy
+    (root / "site2").mkdir()
+    shutil.copy(_bundled("rtplan.dcm"), root / "site2" / "plan.dcm")  # a real non-image object in the tree
+    (root / "site2" / "notes.dcm").write_text("exported report, not DICOM")
+    return good, [truncated, root / "site2" / "plan.dcm", root / "site2" / "notes.dcm"]
+
+
+def test_one_unreadable_file_does_not_abort_the_tree(tmp_path):
+    good, bad = _tree_with_bad_files(tmp_path)
+    with pytest.warns(UserWarning,
+                      match=r"skipped 3 of 5 DICOM files.*attrs\['unreadable'\].*on_error='raise'"):
+        meta, images = read_dicom_folder(tmp_path)
+    assert images.shape == (2, 16, 16)
+    assert sorted(meta["path"]) == sorted(map(str, good))
+    unreadable = meta.attrs["unreadable"]
+    assert sorted(unreadable["path"]) == sorted(map(str, bad))
+    reasons = dict(zip(unreadable["path"], unreadable["error"]))
+    assert "unreadable pixel data" in reasons[str(bad[0])]
+    assert "holds no image" in reasons[str(bad[1])]
+    assert "is not a DICOM file" in reasons[str(bad[2])]
+    # The notebooks' DATA_DIR route does the same and keeps the report with the cohort.
+    with pytest.warns(UserWarning, match="skipped 3 of 5"):
+        cohort = load_fibrosis_cohort(data_dir=tmp_path, image_size=16)
+    assert len(cohort) == 2 and len(cohort.params["unreadable"]) == 3
+
+
+def test_unreadable_files_can_stop_the_load_and_all_bad_is_an_error(tmp_path):
+    _, bad = _tree_with_bad_files(tmp_path)
+    with pytest.raises(MedaiInputError, match=r"truncated\.dcm has unreadable pixel data"):
+        read_dicom_folder(tmp_path, on_error="raise")
+    with pytest.raises(MedaiInputError, match="on_error must be one of"):
+        read_dicom_folder(tmp_path, on_error="ignore")
+    for path in tmp_path.rglob("good*.dcm"):
+        path.unlink()
+    with pytest.raises(MedaiInputError,
+                       match=r"none of the 3 DICOM files under .* could be read; the first: "):
+        read_dicom_folder(tmp_path)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import math
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,8 +43,11 @@ _DECODERS = {
 #: Metadata columns returned by :func:`read_dicom_folder` (one row per file).
 METADATA_COLUMNS = (
     "path", "patient_id", "patient_name", "sex", "age", "study_uid", "series_uid", "image_id", "modality",
-    "study_date", "institution", "photometric", "rows", "columns", "pixel_spacing_mm",
+    "study_date", "institution", "photometric", "rows", "columns", "pixel_spacing_mm", "pixel_spacing_source",
 )
+
+#: What :func:`read_dicom_folder` does with a file it cannot read: skip it (and report it) or stop.
+ON_ERROR = ("skip", "raise")
 
 
 def _dcmread(path):
@@ -176,9 +181,75 @@ def _age(ds):
     return np.nan
 
 
-def dicom_metadata(ds: "pydicom.Dataset", path: "str | os.PathLike") -> dict:
-    """The manifest-style metadata of one dataset (see :data:`METADATA_COLUMNS`)."""
-    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+def _spacing_value(ds, keyword):
+    """The row spacing of ``keyword`` in mm if it is a usable positive number, else None (and why)."""
+    if keyword not in ds:
+        return None, None
+    try:
+        raw = ds[keyword].value
+        items = [raw] if isinstance(raw, (str, bytes, int, float)) or raw is None else list(raw)
+        values = [float(v) for v in items if v not in (None, "", b"")]
+    except (TypeError, ValueError, AttributeError) as exc:
+        return None, f"{keyword} is not a number ({exc})"
+    if not values:  # present but empty (allowed for type 2 attributes): as if absent
+        return None, None
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        text = "\\".join(f"{v:.3f}" for v in values)
+        return None, f"{keyword} {text} is not a valid spacing (it must be positive)"
+    return values[0], None
+
+
+def pixel_spacing(ds: "pydicom.Dataset") -> tuple[float, str, "str | None"]:
+    """The pixel spacing of a radiograph in mm, where it came from, and what was wrong on the way.
+
+    ``PixelSpacing`` (calibrated to the patient) is used when it holds positive numbers; otherwise
+    ``ImagerPixelSpacing`` (at the detector: about 10% larger than in the patient for a PA chest film, by
+    geometric magnification); otherwise the spacing is unknown (NaN). Some real files store
+    ``PixelSpacing 0.000\\0.000`` (e.g. pydicom-data's RG1_UNCR chest CR): that is not a spacing of 0 mm.
+
+    Returns
+    -------
+    spacing_mm : float
+        Row spacing in millimetres, NaN when unknown.
+    source : str
+        ``"PixelSpacing"``, ``"ImagerPixelSpacing"`` or ``"unknown"``.
+    problem : str or None
+        Why ``PixelSpacing`` was not used although present (None when nothing was wrong).
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> from medai_lib.fibrosis.dicom import pixel_spacing
+    >>> ds = Dataset(); ds.PixelSpacing = ["0.000", "0.000"]; ds.ImagerPixelSpacing = ["0.15", "0.15"]
+    >>> pixel_spacing(ds)[:2]
+    (0.15, 'ImagerPixelSpacing')
+    """
+    problems = []
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        value, problem = _spacing_value(ds, keyword)
+        if value is not None:
+            return value, keyword, ("; ".join(problems) or None)
+        if problem:
+            problems.append(problem)
+    return float("nan"), "unknown", ("; ".join(problems) or None)
+
+
+def _spacing_warning(problem, source, where):
+    fallback = ("using ImagerPixelSpacing (at the detector, about 10% larger than in the patient)"
+                if source == "ImagerPixelSpacing" else "the pixel spacing is unknown (NaN)")
+    return (f"{where}: {problem}; {fallback}. Sizes in mm cannot be trusted for these images; check the "
+            "export settings of the system that wrote them.")
+
+
+def dicom_metadata(ds: "pydicom.Dataset", path: "str | os.PathLike", *, warn: bool = True) -> dict:
+    """The manifest-style metadata of one dataset (see :data:`METADATA_COLUMNS`).
+
+    An invalid ``PixelSpacing`` (zero, negative, not a number) is not used: see :func:`pixel_spacing`;
+    with ``warn=True`` a ``UserWarning`` names the file and the fallback.
+    """
+    spacing, source, problem = pixel_spacing(ds)
+    if problem and warn:
+        warnings.warn(_spacing_warning(problem, source, str(path)), UserWarning, stacklevel=2)
     return {
         "path": str(path),
         "patient_id": str(ds.get("PatientID", "")),
@@ -194,7 +265,8 @@ def dicom_metadata(ds: "pydicom.Dataset", path: "str | os.PathLike") -> dict:
         "photometric": str(ds.get("PhotometricInterpretation", "")),
         "rows": int(ds.get("Rows", 0) or 0),
         "columns": int(ds.get("Columns", 0) or 0),
-        "pixel_spacing_mm": float(spacing[0]) if spacing else np.nan,
+        "pixel_spacing_mm": spacing,
+        "pixel_spacing_source": source,
     }
 
 
@@ -228,7 +300,7 @@ def find_dicom_files(folder: "str | os.PathLike") -> list[Path]:
 
 
 def read_dicom_folder(
-    folder: "str | os.PathLike", *, image_size: "int | None" = None
+    folder: "str | os.PathLike", *, image_size: "int | None" = None, on_error: str = "skip"
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Read every DICOM image under ``folder`` (any depth): metadata table and stacked images.
 
@@ -238,10 +310,17 @@ def read_dicom_folder(
         A folder tree of DICOM files (``.dcm``/``.dicom``, or any file with the DICOM preamble).
     image_size : int, optional
         Resize every image to ``(image_size, image_size)``; required when the files differ in size.
+    on_error : {"skip", "raise"}, default "skip"
+        What to do with a file that cannot be read as a greyscale single-frame image (corrupt or
+        truncated, no pixel data such as a structured report, colour, multi-frame, or compressed with no
+        decoder installed). ``"skip"`` (the default) loads the good files, leaves the bad ones out and warns
+        once with their number and the first few reasons; the full list is ``metadata.attrs["unreadable"]``
+        (a DataFrame with ``path`` and ``error``). ``"raise"`` stops at the first bad file. When no file
+        can be read, the first error is raised either way.
 
     Returns
     -------
-    metadata : pandas.DataFrame, one row per file, columns :data:`METADATA_COLUMNS`
+    metadata : pandas.DataFrame, one row per file read, columns :data:`METADATA_COLUMNS`
     images : numpy.ndarray, float32, shape (n_files, rows, columns)
 
     Examples
@@ -255,24 +334,63 @@ def read_dicom_folder(
     >>> images.shape
     (1, 128, 128)
     """
+    if on_error not in ON_ERROR:
+        raise MedaiInputError(f"on_error must be one of {ON_ERROR}; got {on_error!r}.")
     files = find_dicom_files(folder)
     if not files:
         raise MedaiInputError(
             f"{folder} holds no DICOM files (searched recursively for .dcm/.dicom files and files with the "
             "DICOM preamble). Check DATA_DIR, or write a cohort with write_fibrosis_dicom."
         )
-    rows, images = [], []
+    rows, images, bad, spacing_issues, first_error = [], [], [], [], None
     for path in files:
-        ds = _dcmread(path)
-        images.append(_resize(dicom_to_display(ds, path=path), image_size))
-        rows.append(dicom_metadata(ds, path))
+        try:
+            ds = _dcmread(path)
+            image = _resize(dicom_to_display(ds, path=path), image_size)
+        except MedaiInputError as exc:
+            if on_error == "raise":
+                raise
+            first_error = first_error or exc
+            bad.append({"path": str(path), "error": str(exc)})
+            continue
+        images.append(image)
+        rows.append(dicom_metadata(ds, path, warn=False))
+        _, source, problem = pixel_spacing(ds)
+        if problem:
+            spacing_issues.append((path, problem, source))
+    if not images:
+        raise MedaiInputError(
+            f"none of the {len(files)} DICOM files under {folder} could be read; the first: {first_error}"
+        ) from first_error
     shapes = {im.shape for im in images}
     if len(shapes) > 1:
         raise MedaiInputError(
             f"the images under {folder} differ in size ({sorted(shapes)[:3]}...); pass image_size=256 (or "
             "another size) to resize them to one size."
         )
-    return pd.DataFrame(rows, columns=list(METADATA_COLUMNS)), np.stack(images)
+    metadata = pd.DataFrame(rows, columns=list(METADATA_COLUMNS))
+    metadata.attrs["unreadable"] = pd.DataFrame(bad, columns=["path", "error"])
+    if bad:
+        examples = "; ".join(row["error"] for row in bad[:3])
+        warnings.warn(
+            f"{folder}: skipped {len(bad)} of {len(files)} DICOM files that could not be read as radiographs "
+            f"(e.g. {examples}). The full list is metadata.attrs['unreadable']; pass on_error='raise' to "
+            "stop at the first bad file instead.", UserWarning, stacklevel=2)
+    _warn_spacing(folder, spacing_issues)
+    return metadata, np.stack(images)
+
+
+def _warn_spacing(folder, issues):
+    """One warning for all the files of a folder whose PixelSpacing is invalid (not one per file)."""
+    if not issues:
+        return
+    path, problem, source = issues[0]
+    counts = pd.Series([source for _, _, source in issues]).value_counts().to_dict()
+    warnings.warn(
+        f"{folder}: {len(issues)} image(s) have an invalid PixelSpacing (e.g. {path}: {problem}); their "
+        f"spacing comes from {counts} (ImagerPixelSpacing is at the detector, about 10% larger than in the "
+        "patient; 'unknown' gives NaN in pixel_spacing_mm). Sizes in mm cannot be trusted for them; check "
+        "the export settings of the system that wrote them.", UserWarning, stacklevel=3)
 
 
 def write_dicom(

@@ -194,8 +194,19 @@ def load_chestxray14(
                           params={"source": str(data_dir), "dataset": "ChestX-ray14", "finding": finding})
 
 
-def load_dicom_tree(data_dir: "str | os.PathLike", *, image_size: int = 256) -> FibrosisCohort:
+def load_dicom_tree(
+    data_dir: "str | os.PathLike", *, image_size: int = 256, on_error: str = "skip"
+) -> FibrosisCohort:
     """Load every DICOM radiograph under ``data_dir`` as a cohort (labels from ``labels.csv`` if present).
+
+    Parameters
+    ----------
+    data_dir : path
+    image_size : int, default 256
+    on_error : {"skip", "raise"}, default "skip"
+        Files that cannot be read as radiographs are left out with one warning (``"skip"``), listed in
+        ``cohort.params["unreadable"]`` (a DataFrame with ``path`` and ``error``); ``"raise"`` stops at the
+        first. See :func:`~medai_lib.fibrosis.read_dicom_folder`.
 
     Returns
     -------
@@ -205,7 +216,7 @@ def load_dicom_tree(data_dir: "str | os.PathLike", *, image_size: int = 256) -> 
         ``path``; ``lung_masks`` is None.
     """
     data_dir = Path(data_dir)
-    meta, images = read_dicom_folder(data_dir, image_size=image_size)
+    meta, images = read_dicom_folder(data_dir, image_size=image_size, on_error=on_error)
     manifest = pd.DataFrame({
         "patient_id": meta["patient_id"],
         "image_id": meta["image_id"],
@@ -225,7 +236,8 @@ def load_dicom_tree(data_dir: "str | os.PathLike", *, image_size: int = 256) -> 
                 f"{labels_csv} must have columns image_id and label; it has {list(labels.columns)}."
             )
         manifest["label"] = manifest["image_id"].map(labels.set_index("image_id")["label"])
-    return FibrosisCohort(manifest=manifest, images=images, lung_masks=None, params={"source": str(data_dir)})
+    return FibrosisCohort(manifest=manifest, images=images, lung_masks=None,
+                          params={"source": str(data_dir), "unreadable": meta.attrs["unreadable"]})
 
 
 def load_fibrosis_cohort(
@@ -255,7 +267,8 @@ def load_fibrosis_cohort(
     random_state : int, default 0
     **options
         Further arguments of :func:`make_fibrosis_cohort` (``n_visits``, ``site_shortcut``...), or of
-        :func:`load_chestxray14` for that dataset.
+        :func:`load_chestxray14` for that dataset; for a DICOM tree only ``on_error`` ("skip", the default:
+        unreadable files are left out with a warning; "raise": stop at the first).
 
     Returns
     -------
@@ -279,7 +292,7 @@ def load_fibrosis_cohort(
             return read_fibrosis_cohort(data_dir)
         if _find_csv(data_dir) is not None:
             return load_chestxray14(data_dir, image_size=image_size, random_state=random_state, **options)
-        return load_dicom_tree(data_dir, image_size=image_size)
+        return load_dicom_tree(data_dir, image_size=image_size, on_error=options.get("on_error", "skip"))
     if not isinstance(random_state, (int, np.integer)) or isinstance(random_state, bool):
         raise MedaiInputError(
             f"random_state must be an integer seed for the cached cohort; got {random_state!r}."
