@@ -15,10 +15,33 @@ from medai_lib.evaluation.calibration import (
     reliability_curve,
 )
 from medai_lib.evaluation.clusters import cluster_bootstrap
+from medai_lib.evaluation.conformal import (
+    ConformalSets,
+    conformal_sets,
+    coverage_by_group,
+    split_conformal_threshold,
+)
 from medai_lib.evaluation.decision_curve import decision_curve, net_benefit
+from medai_lib.evaluation.fairness import (
+    GroupAudit,
+    age_bands,
+    gap_sources,
+    group_audit,
+    implied_fpr,
+    plot_group_audit,
+    ppv_at_prevalence,
+)
+from medai_lib.evaluation.monitoring import (
+    ShiftTest,
+    detect_shift,
+    false_alarm_rate,
+    monitor_batches,
+    plot_monitoring,
+)
 from medai_lib.evaluation.operating_points import OperatingPoint, operating_point
 from medai_lib.evaluation.proportions import log_ratio_interval, wilson_interval
 from medai_lib.evaluation.report import EvaluationReport, evaluate
+from medai_lib.evaluation.reporting import ModelCard, model_card, reporting_checklist
 from medai_lib.evaluation.roc import (
     AucComparison,
     AucEstimate,
@@ -30,6 +53,12 @@ from medai_lib.evaluation.roc import (
     delong_covariance,
     pr_curve,
     roc_curve,
+)
+from medai_lib.evaluation.selective import (
+    AbstentionRule,
+    fit_abstention_rule,
+    plot_selective_curve,
+    selective_curve,
 )
 from medai_lib.evaluation.simulation import make_binormal
 from medai_lib.evaluation.subgroups import subgroup_table
@@ -52,4 +81,10 @@ __all__ = [
     "natural_frequencies", "net_benefit", "operating_point", "pr_curve", "predictive_values",
     "reliability_curve", "roc_curve", "subgroup_table", "table_metrics", "threshold_metrics",
     "wilson_interval",
+    # level 5: audits, conformal sets, abstention, monitoring, reporting
+    "AbstentionRule", "ConformalSets", "GroupAudit", "ModelCard", "ShiftTest", "age_bands", "conformal_sets",
+    "coverage_by_group", "detect_shift", "false_alarm_rate", "fit_abstention_rule", "gap_sources", "group_audit",
+    "implied_fpr", "model_card", "monitor_batches", "plot_group_audit", "plot_monitoring",
+    "plot_selective_curve", "ppv_at_prevalence", "reporting_checklist", "selective_curve",
+    "split_conformal_threshold",
 ]
