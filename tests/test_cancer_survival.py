@@ -141,3 +141,32 @@ def test_icon_array_fills_the_right_number_of_icons():
     ax = plot_icon_array(0.12, baseline=0.04)
     sizes = [len(c.get_offsets()) for c in ax.collections]
     assert sizes == [4, 8, 88]
+
+
+def test_numbers_at_risk_under_the_kaplan_meier_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lifelines import KaplanMeierFitter
+
+    from medai_lib.cancer import numbers_at_risk
+
+    rng = np.random.default_rng(7)
+    time = rng.uniform(30, 85, 300).round(1)
+    event = rng.integers(0, 2, 300)
+    groups = np.repeat(["low", "high"], 150)
+    km = kaplan_meier_by_group(time, event, groups)
+    ages = [40, 60, 80]
+    table = numbers_at_risk(km, ages)
+    for g in ("low", "high"):
+        t, e = time[groups == g], event[groups == g]
+        # lifelines' own event table: at risk at the first time point at or after each age
+        ref = KaplanMeierFitter().fit(t, e).event_table
+        for a in ages:
+            first = ref.index[ref.index >= a][0]
+            assert table.loc[(g, "at risk")][a] == ref.loc[first, "at_risk"] == np.sum(t >= a)
+            assert table.loc[(g, "events so far")][a] == ref.loc[:a, "observed"].sum()
+    ax = plot_kaplan_meier(km, at_risk=ages, xlim=(30, 85))
+    texts = [t.get_text() for t in ax.texts]
+    assert "low: at risk" in texts and f"{int(np.sum(time[groups == 'high'] >= 60)):,}" in texts
+    assert ax.get_xlim() == (30, 85)

@@ -8,10 +8,14 @@ from medai_lib.cancer.prs import (
     fit_ld_lasso_prs, fit_ld_ridge_prs, fit_penalised_prs, observed_to_liability_r2, polygenic_score,
 )
 from medai_lib.cancer.communicate import RiskMessage, plot_icon_array, risk_message
-from medai_lib.cancer.qc import QCResult, hardy_weinberg_exact, qc_filter, sample_qc, variant_qc
+from medai_lib.cancer.qc import (
+    QCResult, exclusions_by_group, hardy_weinberg_exact, qc_filter, sample_qc, variant_qc,
+)
 from medai_lib.cancer.risk import (
-    CLINICAL_COVARIATES, RecalibrationResult, RiskModel, RiskStudy, apply_score, check_groups, covariate_matrix,
-    evaluate_by_group, fit_risk_model, plot_auc_by_group, prepare_risk_study, read_truth, recalibrate_for_group,
+    CLINICAL_COVARIATES, NO_GROUP_COLUMN, ONE_GROUP, RecalibrationResult, RiskModel, RiskStudy, ancestry_groups,
+    apply_score, available_covariates, case_rates_by_group, check_groups, covariate_matrix, study_groups,
+    evaluate_by_group, fit_risk_model, plot_auc_by_group, plot_calibration_by_group, prepare_risk_study, read_truth,
+    recalibrate_for_group, require_columns, compare_to_baseline, prs_percentile, top_share_by_reference,
     score_weights,
 )
 from medai_lib.cancer.simulate import (
@@ -23,8 +27,8 @@ from medai_lib.cancer.sumstats import (
     simulate_summary_statistics, write_summary_statistics,
 )
 from medai_lib.cancer.survival import (
-    Concordance, SurvivalModel, bootstrap_cox_models, check_survival, concordance, fit_cox_model,
-    kaplan_meier_by_group, plot_kaplan_meier, prs_groups,
+    SURVIVAL_COVARIATES, Concordance, SurvivalModel, bootstrap_cox_models, check_survival, concordance, fit_cox_model,
+    kaplan_meier_by_group, numbers_at_risk, plot_kaplan_meier, prs_groups,
 )
 from medai_lib.cancer.vcf import (
     GenotypeData, match_samples, read_cohort, read_phenotypes, read_vcf, read_zarr, vcf_to_zarr,
@@ -45,6 +49,10 @@ __all__ = [
     "covariate_matrix", "evaluate_by_group", "fit_cox_model", "fit_risk_model", "kaplan_meier_by_group",
     "plot_auc_by_group", "plot_icon_array", "plot_kaplan_meier", "prepare_risk_study", "prs_groups", "read_truth",
     "recalibrate_for_group", "risk_message", "score_weights",
+    # cohorts without every optional column
+    "NO_GROUP_COLUMN", "ONE_GROUP", "ancestry_groups", "available_covariates", "case_rates_by_group",
+    "exclusions_by_group", "plot_calibration_by_group", "require_columns", "study_groups", "SURVIVAL_COVARIATES", "compare_to_baseline",
+    "prs_percentile", "top_share_by_reference", "numbers_at_risk",
     # published summary statistics and gene-panel variants
     "align_summary_statistics", "pathogenic_carrier", "read_pathogenic_variants", "read_summary_statistics",
     "simulate_summary_statistics", "write_summary_statistics",

@@ -136,8 +136,8 @@ def plot_pca(components, groups, *, ax=None, pcs=(1, 2), explained_variance_rati
     Parameters
     ----------
     components : array, shape (n_samples, n_components)
-    groups : array_like of str, shape (n_samples,)
-        Genetic ancestry group of each sample.
+    groups : array_like of str, shape (n_samples,), or None
+        Genetic ancestry group of each sample; None (no group recorded) draws everyone in one colour.
     ax : matplotlib Axes, optional
     pcs : tuple of two int, default (1, 2)
         1-based component numbers.
@@ -156,6 +156,10 @@ def plot_pca(components, groups, *, ax=None, pcs=(1, 2), explained_variance_rati
     >>> ax = plot_pca(np.random.default_rng(0).normal(size=(20, 2)), ["A"] * 10 + ["B"] * 10)
     """
     comps = np.asarray(components, dtype=float)
+    title = "genetic ancestry group"
+    if groups is None:  # a phenotype table without ancestry_group: one colour, and the legend says why
+        groups, title = np.full(comps.shape[0] if comps.ndim == 2 else 0, "everyone"), \
+            "genetic ancestry group\n(not in phenotypes.csv)"
     groups = np.asarray(groups).astype(str)
     if comps.ndim != 2 or groups.shape != (comps.shape[0],):
         raise MedaiInputError("'components' must be (n_samples, n_components) and 'groups' one label per sample.")
@@ -171,7 +175,7 @@ def plot_pca(components, groups, *, ax=None, pcs=(1, 2), explained_variance_rati
     evr = explained_variance_ratio
     ax.set_xlabel(f"PC{pcs[0]}" + (f" ({100 * evr[i]:.1f}%)" if evr is not None else ""))
     ax.set_ylabel(f"PC{pcs[1]}" + (f" ({100 * evr[j]:.1f}%)" if evr is not None else ""))
-    ax.legend(title="genetic ancestry group", fontsize=8, title_fontsize=8, frameon=False, markerscale=2)
+    ax.legend(title=title, fontsize=8, title_fontsize=8, frameon=False, markerscale=2)
     return ax
 
 

@@ -86,15 +86,16 @@ def variant_qc(genotypes, *, groups=None, chunk_size: int = 5000) -> pd.DataFram
     genotypes : array (NumPy, zarr or dask), int8, shape (n_variants, n_samples, 2)
     groups : array_like of str, shape (n_samples,), optional
         Genetic ancestry group of each sample. When given, ``hwe_p`` is the smallest p-value of the
-        within-group tests (structure makes a pooled test fail by itself: the Wahlund effect), and
-        ``hwe_p_pooled`` is added.
+        within-group tests (structure makes a pooled test fail by itself: the Wahlund effect); without
+        them ``hwe_p`` is the pooled test. ``hwe_p_pooled`` is always the test on everyone pooled.
     chunk_size : int, default 5000
         Variants processed at a time.
 
     Returns
     -------
     DataFrame, n_variants rows
-        ``call_rate``, ``alt_freq``, ``maf``, ``het_observed``, ``het_expected``, ``hwe_p``.
+        ``call_rate``, ``alt_freq``, ``maf``, ``het_observed``, ``het_expected``, ``hwe_p``,
+        ``hwe_p_pooled``.
 
     Examples
     --------
@@ -135,9 +136,9 @@ def variant_qc(genotypes, *, groups=None, chunk_size: int = 5000) -> pd.DataFram
                 within.append(hardy_weinberg_exact(sub.count_hom_ref(axis=1), sub.count_het(axis=1),
                                                    sub.count_hom_alt(axis=1)))
             part["hwe_p"] = np.nanmin(np.vstack(within), axis=0)
-            part["hwe_p_pooled"] = pooled
         else:
             part["hwe_p"] = pooled
+        part["hwe_p_pooled"] = pooled  # the same as hwe_p without groups (everyone is one group)
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
@@ -247,3 +248,36 @@ def qc_filter(variant_table: pd.DataFrame, sample_table: pd.DataFrame, *, min_ca
         "of": [len(call)] * 3 + [len(samples), len(call)],
     })
     return QCResult(variant_mask=kept, sample_mask=samples, summary=summary)
+
+
+def exclusions_by_group(sample_mask, groups=None) -> pd.DataFrame:
+    """People excluded by sample QC in each genetic ancestry group (or in everyone when there is none).
+
+    Exclusions that fall on one group more than another bias every later result against that group.
+
+    Parameters
+    ----------
+    sample_mask : array_like of bool, shape (n_samples,)
+        True = kept (``QCResult.sample_mask``).
+    groups : array_like of str, shape (n_samples,), optional
+        Genetic ancestry group of each person; None puts everyone in one row, "everyone".
+
+    Returns
+    -------
+    DataFrame
+        Index: group; columns ``people``, ``excluded``, ``share excluded``.
+
+    Examples
+    --------
+    >>> from medai_lib.cancer.qc import exclusions_by_group
+    >>> exclusions_by_group([True, False, True, True], ["A", "A", "B", "B"])["excluded"].tolist()
+    [1, 0]
+    """
+    kept = np.asarray(sample_mask, dtype=bool)
+    labels = np.full(kept.shape, "everyone", dtype=object) if groups is None else np.asarray(groups).astype(str)
+    if labels.shape != kept.shape:
+        raise MedaiInputError(f"'groups' must have one label per person ({kept.shape[0]}); got {labels.shape}.")
+    frame = pd.DataFrame({"group": labels, "excluded": ~kept})
+    table = frame.groupby("group")["excluded"].agg(people="size", excluded="sum").astype(int)
+    table["share excluded"] = (table["excluded"] / table["people"]).round(3)
+    return table.rename_axis("ancestry_group")

@@ -4,6 +4,7 @@ evaluation by genetic ancestry group beside the oracles, and recalibration for a
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -584,6 +585,142 @@ def read_truth(folder) -> dict:
         raise MedaiInputError(f"could not read the ground truth file {path}: {exc}") from exc
 
 
+NO_GROUP_COLUMN = ("the phenotype table has no 'ancestry_group' column: add one (the genetic ancestry group of "
+                   "each person) to phenotypes.csv")
+#: The one group everyone is in when the phenotype table has no ``ancestry_group`` column.
+ONE_GROUP = "everyone"
+
+
+def ancestry_groups(samples: pd.DataFrame, *, required: bool = False) -> "np.ndarray | None":
+    """The genetic ancestry group of each person, or None (with a warning) when the table has none.
+
+    A study's phenotype table often has no ``ancestry_group`` column. Analyses that can run on everyone as
+    one group (QC, PCA, GWAS) pass ``required=False`` and go on; those that compare groups pass
+    ``required=True``.
+
+    Parameters
+    ----------
+    samples : DataFrame
+        The phenotype table (e.g. ``read_cohort(...).samples``).
+    required : bool, default False
+        Raise instead of warning when the column is absent.
+
+    Returns
+    -------
+    ndarray of str, shape (n_samples,), or None
+
+    Raises
+    ------
+    MedaiInputError
+        ``required=True`` and no ``ancestry_group`` column (the message of :func:`check_groups`), or a
+        column with blank entries.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from medai_lib.cancer.risk import ancestry_groups
+    >>> ancestry_groups(pd.DataFrame({"ancestry_group": ["afr", "nfe"]})).tolist()
+    ['afr', 'nfe']
+    """
+    if not isinstance(samples, pd.DataFrame):
+        raise TypeError(f"'samples' must be a pandas DataFrame; got {type(samples).__name__}.")
+    if "ancestry_group" not in samples:
+        if required:
+            raise MedaiInputError(NO_GROUP_COLUMN)
+        warnings.warn(NO_GROUP_COLUMN + ". Without it everyone is analysed as one group: nothing can be "
+                      "compared between groups, and the Hardy-Weinberg test runs on the pooled sample.",
+                      UserWarning, stacklevel=2)
+        return None
+    column = samples["ancestry_group"]
+    if column.isna().any():
+        rows = np.flatnonzero(column.isna().to_numpy())[:5].tolist()
+        raise MedaiInputError(
+            f"'ancestry_group' of the phenotype table is blank for {int(column.isna().sum())} people (rows "
+            f"{rows}...): fill them (e.g. 'unknown') or drop those people."
+        )
+    return column.astype(str).to_numpy()
+
+
+def study_groups(samples: pd.DataFrame, **groups: "str | None") -> dict:
+    """The groups a risk study compares, checked; everyone as one group when there is no group column.
+
+    With an ``ancestry_group`` column, each named group is checked as by :func:`check_groups` and returned
+    unchanged. Without one, the first name gets :data:`ONE_GROUP` ("everyone"), the others None, with a
+    warning that says what is lost (no comparison between groups, no recalibration for another group).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from medai_lib.cancer.risk import study_groups
+    >>> study_groups(pd.DataFrame({"ancestry_group": ["a", "b"]}), TRAIN_GROUP="a", OTHER_GROUP="b")
+    {'TRAIN_GROUP': 'a', 'OTHER_GROUP': 'b'}
+    """
+    if "ancestry_group" in samples:
+        check_groups(samples, **groups)
+        return dict(groups)
+    names = list(groups)
+    warnings.warn(NO_GROUP_COLUMN + ". The study runs on everyone as one group ('everyone'): the scores "
+                  "cannot be compared between genetic ancestry groups and no group can be recalibrated.",
+                  UserWarning, stacklevel=2)
+    return {name: (ONE_GROUP if k == 0 else None) for k, name in enumerate(names)}
+
+
+def available_covariates(samples: pd.DataFrame, columns=CLINICAL_COVARIATES) -> tuple:
+    """The clinical covariates the phenotype table has, in ``columns`` order (the risk models use those).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from medai_lib.cancer.risk import available_covariates
+    >>> available_covariates(pd.DataFrame({"sample_id": ["a"], "smoking": [1], "age": [50]}))
+    ('age', 'smoking')
+    """
+    return tuple(c for c in columns if c in samples.columns)
+
+
+def require_columns(samples: pd.DataFrame, columns, *, purpose: str, how: str = "") -> None:
+    """Stop with a clear error, naming phenotypes.csv, when the table lacks columns an analysis cannot do
+    without (e.g. ``event_age`` for survival analysis).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from medai_lib.cancer.risk import require_columns
+    >>> require_columns(pd.DataFrame({"case": [1]}), ["case"], purpose="a GWAS")
+    """
+    missing = [c for c in columns if c not in samples.columns]
+    if missing:
+        raise MedaiInputError(
+            f"the phenotype table (phenotypes.csv) has no column(s) {missing}, which {purpose} needs; it has "
+            f"{list(samples.columns)[:10]}. " + (how or "Add them to phenotypes.csv.")
+        )
+
+
+def case_rates_by_group(samples: pd.DataFrame) -> pd.DataFrame:
+    """People and the share diagnosed (``case``) in each genetic ancestry group, or in everyone.
+
+    Returns
+    -------
+    DataFrame
+        Index: group (``ONE_GROUP`` when the table has no ``ancestry_group``); columns ``people``,
+        ``cancer rate``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from medai_lib.cancer.risk import case_rates_by_group
+    >>> case_rates_by_group(pd.DataFrame({"case": [1, 0, 0, 0]}))["cancer rate"].tolist()
+    [0.25]
+    """
+    if "case" not in samples:
+        raise MedaiInputError("the phenotype table has no 'case' column (1 = diagnosed with cancer, 0 = not): "
+                              "add one to phenotypes.csv.")
+    labels = samples["ancestry_group"].astype(str) if "ancestry_group" in samples else \
+        pd.Series(ONE_GROUP, index=samples.index)
+    table = samples["case"].astype(float).groupby(labels.rename("ancestry_group")).agg(["size", "mean"])
+    return table.rename(columns={"size": "people", "mean": "cancer rate"})
+
+
 def check_groups(samples: pd.DataFrame, **groups: str) -> None:
     """Check that each named genetic ancestry group is a label of ``samples["ancestry_group"]``.
 
@@ -597,8 +734,7 @@ def check_groups(samples: pd.DataFrame, **groups: str) -> None:
         A group that is not in the column (the message lists the labels found), or the same group twice.
     """
     if "ancestry_group" not in samples:
-        raise MedaiInputError("the phenotype table has no 'ancestry_group' column: add one (the genetic "
-                              "ancestry group of each person) to phenotypes.csv")
+        raise MedaiInputError(NO_GROUP_COLUMN)
     found = sorted(map(str, pd.unique(samples["ancestry_group"].dropna())))
     names = " and ".join(groups) if len(groups) <= 2 else ", ".join(groups)
     how_many = {1: "one", 2: "two different ones"}.get(len(groups), f"{len(groups)} different ones")
@@ -636,7 +772,8 @@ def prepare_risk_study(data, *, truth: dict | None = None, train_group: str = "g
     truth : dict, optional
         From :func:`read_truth`; adds the oracle columns (NaN without it).
     train_group : str, default "group_A"
-        Genetic ancestry group in which the GWAS is run and the PRS tuned.
+        Genetic ancestry group in which the GWAS is run and the PRS tuned. ``"everyone"``
+        (:data:`ONE_GROUP`) for a phenotype table without ``ancestry_group``: everyone is one group.
     fractions : (train, validation, test), default (0.4, 0.3, 0.3)
         Split of ``train_group`` (stratified by case status).
     n_pcs : int, default 5
@@ -679,9 +816,12 @@ def prepare_risk_study(data, *, truth: dict | None = None, train_group: str = "g
     from medai_lib.cancer.sumstats import align_summary_statistics, pathogenic_carrier
 
     samples = data.samples.reset_index(drop=True)
-    for col in ("ancestry_group", "case"):
-        if col not in samples.columns:
-            raise MedaiInputError(f"'data.samples' lacks '{col}'; read the cohort with read_cohort.")
+    if "ancestry_group" not in samples.columns:
+        if train_group != ONE_GROUP:
+            raise MedaiInputError(NO_GROUP_COLUMN + f", or pass train_group={ONE_GROUP!r} (see study_groups)")
+        samples["ancestry_group"] = ONE_GROUP
+    if "case" not in samples.columns:
+        raise MedaiInputError("'data.samples' lacks 'case' (1 = diagnosed, 0 = not): add it to phenotypes.csv.")
     if train_group not in set(samples["ancestry_group"]):
         known = sorted(set(samples["ancestry_group"]))
         raise MedaiInputError(f"'train_group' {train_group!r} is not among {known}.")
@@ -811,3 +951,194 @@ def plot_auc_by_group(table: pd.DataFrame, *, ax=None, models=None):
     _describe(ax, "AUC with 95% confidence intervals for each model within each genetic ancestry group; the "
                   "dotted line marks chance (0.5).")
     return ax
+
+
+def plot_calibration_by_group(y, p, groups, *, show=None, label: str = "model", n_bins: int = 5):
+    """Calibration in each genetic ancestry group: mean predicted risk against the observed share with
+    cancer, in ``n_bins`` equal-sized bins (fifths by default) of predicted risk, one panel per group.
+
+    Parameters
+    ----------
+    y : array_like of 0/1, shape (n,)
+    p : array_like of float in [0, 1], shape (n,)
+    groups : array_like of str, shape (n,)
+    show : sequence of str, optional
+        Groups to draw, in order (default: every group).
+    label : str
+        Legend label of the model.
+    n_bins : int, default 5
+
+    Returns
+    -------
+    matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from medai_lib.cancer.risk import plot_calibration_by_group
+    >>> rng = np.random.default_rng(0); p = rng.uniform(0, 0.5, 400); y = rng.random(400) < p
+    >>> fig = plot_calibration_by_group(y, p, np.repeat(["A", "B"], 200))
+    """
+    import matplotlib.pyplot as plt
+
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    groups = np.asarray(groups).astype(str)
+    if not (y.shape == p.shape == groups.shape):
+        raise MedaiInputError(f"'y', 'p' and 'groups' must have the same length; got {y.shape}, {p.shape}, "
+                              f"{groups.shape}.")
+    show = list(pd.unique(groups)) if show is None else [g for g in show if g]
+    missing = [g for g in show if g not in set(groups)]
+    if missing:
+        raise MedaiInputError(f"groups {missing} are not among {sorted(set(groups))}.")
+    fig, axes = plt.subplots(1, len(show), figsize=(5 * len(show), 4.5), sharey=True, squeeze=False)
+    for ax, group in zip(axes[0], show):
+        rows = groups == group
+        risk, case = pd.Series(p[rows]), pd.Series(y[rows])
+        bins = pd.qcut(risk, n_bins, labels=False, duplicates="drop")
+        predicted, observed = risk.groupby(bins).mean(), case.groupby(bins).mean()
+        ax.plot(predicted, observed, "o-", color="#0072B2", label=label)
+        top = max(predicted.max(), observed.max()) * 1.1
+        ax.plot([0, top], [0, top], ":", color="0.5", label="perfect calibration")
+        ax.set(title=group, xlabel="mean predicted risk", ylabel="observed share with cancer")
+    axes[0][0].legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def compare_to_baseline(y, scores: dict, *, baseline: str, models=None, groups=None, group=None,
+                        confidence: float = 0.95) -> pd.DataFrame:
+    """What each model adds to a baseline model (e.g. a PRS added to clinical factors), on the same people:
+    the AUC difference with its DeLong confidence interval, and what the interval says.
+
+    Parameters
+    ----------
+    y : array_like of 0/1, shape (n,)
+    scores : dict of str -> array_like, shape (n,)
+        Risks or scores of each model, including ``baseline``.
+    baseline : str
+        Key of the model the others are compared with.
+    models : sequence of str, optional
+        Models to compare (default: every other key).
+    groups, group : optional
+        Compare within one genetic ancestry group (``groups`` one label per person, ``group`` the label).
+    confidence : float, default 0.95
+
+    Returns
+    -------
+    DataFrame
+        Index ``model``; ``auc_baseline``, ``auc_model``, ``difference`` (model minus baseline), ``ci_low``,
+        ``ci_high``, ``p``, ``reading`` ("higher", "lower" or "no clear difference": the interval excludes 0
+        or not).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medai_lib.cancer.risk import compare_to_baseline
+    >>> rng = np.random.default_rng(0); y = rng.integers(0, 2, 400); good = y + rng.normal(0, 1, 400)
+    >>> compare_to_baseline(y, {"noise": rng.normal(size=400), "good": good}, baseline="noise").loc["good", "reading"]
+    'higher'
+    """
+    from medai_lib.evaluation import compare_aucs
+
+    y = np.asarray(y).astype(float)
+    if baseline not in scores:
+        raise MedaiInputError(f"'baseline' {baseline!r} is not a key of 'scores' ({list(scores)}).")
+    rows = np.ones(len(y), dtype=bool)
+    if group is not None:
+        labels = np.asarray(groups).astype(str)
+        if labels.shape != y.shape:
+            raise MedaiInputError(f"'groups' must have one label per person ({len(y)}); got {labels.shape}.")
+        rows = labels == str(group)
+    models = [m for m in scores if m != baseline] if models is None else [m for m in models if m != baseline]
+    out = []
+    base = np.asarray(scores[baseline], dtype=float)[rows]
+    for name in models:
+        if name not in scores:
+            raise MedaiInputError(f"model {name!r} is not a key of 'scores' ({list(scores)}).")
+        s = np.asarray(scores[name], dtype=float)[rows]
+        d = compare_aucs(y[rows], s, base, confidence=confidence)
+        reading = "higher" if d.ci_low > 0 else "lower" if d.ci_high < 0 else "no clear difference"
+        out.append({"model": name, "auc_baseline": d.auc_b, "auc_model": d.auc_a,
+                    "difference": d.difference, "ci_low": d.ci_low,
+                    "ci_high": d.ci_high, "p": d.p_value, "reading": reading})
+    return pd.DataFrame(out).set_index("model")
+
+
+def prs_percentile(prs, reference) -> np.ndarray:
+    """Percentile (0 to 100) of each score among ``reference`` scores: the share below it, ties counted half
+    (scipy's ``percentileofscore(kind="mean")``).
+
+    Report a PRS percentile against a reference of the person's own genetic ancestry group: score
+    distributions differ between groups, so another group's reference puts too many or too few people in
+    the "top 10%".
+
+    Parameters
+    ----------
+    prs : array_like, float, shape (n,)
+    reference : array_like, float, shape (m,)
+        Scores of the reference population (same score, same genetic ancestry group as the person).
+
+    Returns
+    -------
+    ndarray, float, shape (n,)
+
+    Examples
+    --------
+    >>> from medai_lib.cancer.risk import prs_percentile
+    >>> prs_percentile([2.5, 10.0], [1, 2, 3, 4]).tolist()
+    [50.0, 100.0]
+    """
+    prs = np.asarray(prs, dtype=float)
+    ref = np.sort(np.asarray(reference, dtype=float).ravel())
+    if ref.size == 0 or not np.isfinite(ref).all():
+        raise MedaiInputError("'reference' must hold at least one finite score.")
+    below = np.searchsorted(ref, prs, side="left")
+    at_or_below = np.searchsorted(ref, prs, side="right")
+    return 100.0 * (below + at_or_below) / (2.0 * ref.size)
+
+
+def top_share_by_reference(prs, groups, *, reference_group: str, top: float = 10.0) -> pd.DataFrame:
+    """Who is in the "top ``top``%" of a PRS when percentiles come from one group's reference, against each
+    person's own group.
+
+    Parameters
+    ----------
+    prs : array_like, float, shape (n,)
+    groups : array_like of str, shape (n,)
+        Genetic ancestry group of each person.
+    reference_group : str
+        The group whose score distribution a report uses for everyone (often the GWAS's group).
+    top : float, default 10
+
+    Returns
+    -------
+    DataFrame
+        Index group; ``people``, ``top_by_reference`` (share at or above the reference group's
+        (100 - top)th percentile), ``top_by_own_group`` (the same against the person's own group: about
+        ``top`` / 100 by construction).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medai_lib.cancer.risk import top_share_by_reference
+    >>> prs = np.r_[np.arange(100.0), np.arange(100.0) + 50]; g = np.repeat(["A", "B"], 100)
+    >>> top_share_by_reference(prs, g, reference_group="A")["top_by_reference"].round(2).tolist()
+    [0.1, 0.6]
+    """
+    prs = np.asarray(prs, dtype=float)
+    groups = np.asarray(groups).astype(str)
+    if groups.shape != prs.shape:
+        raise MedaiInputError(f"'groups' must have one label per score ({prs.shape[0]}); got {groups.shape}.")
+    if reference_group not in set(groups):
+        raise MedaiInputError(f"'reference_group' {reference_group!r} is not among {sorted(set(groups))}.")
+    if not 0 < top < 100:
+        raise MedaiInputError(f"'top' must be a percentage between 0 and 100; got {top!r}.")
+    reference = prs[groups == reference_group]
+    rows = []
+    for g in pd.unique(groups):
+        own = prs[groups == g]
+        rows.append({"group": g, "people": len(own),
+                     "top_by_reference": float(np.mean(prs_percentile(own, reference) >= 100 - top)),
+                     "top_by_own_group": float(np.mean(prs_percentile(own, own) >= 100 - top))})
+    return pd.DataFrame(rows).set_index("group")

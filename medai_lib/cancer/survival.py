@@ -122,8 +122,13 @@ def kaplan_meier_by_group(time, event, groups) -> dict:
     return out
 
 
-def plot_kaplan_meier(km: dict, *, ax=None, ylabel: str = "Cancer-free (%)", xlabel: str = "Age (years)"):
+def plot_kaplan_meier(km: dict, *, ax=None, ylabel: str = "Cancer-free (%)", xlabel: str = "Age (years)",
+                      at_risk=None, xlim=None):
     """Kaplan-Meier curves with 95% bands in Okabe-Ito colours and line styles; returns the Axes.
+
+    ``at_risk`` (a list of ages) adds, under the plot, the numbers at risk and the events so far at those
+    ages for each group (:func:`numbers_at_risk`; the KMunicate proposals, Morris et al., BMJ Open 2019):
+    where few people remain, the end of a curve rests on few people. ``xlim`` sets the age range.
 
     Examples
     --------
@@ -142,10 +147,61 @@ def plot_kaplan_meier(km: dict, *, ax=None, ylabel: str = "Cancer-free (%)", xla
                 label=f"{name} (n={int(fit.event_observed.size)})")
         ax.fill_between(ci.index, ci.iloc[:, 0], ci.iloc[:, 1], step="post", color=color, alpha=0.15)
     ax.set(xlabel=xlabel, ylabel=ylabel, ylim=(None, 100.5))
+    if xlim is not None:
+        ax.set_xlim(*xlim)
     ax.legend(loc="lower left", fontsize="small")
+    if at_risk is not None:
+        # lifelines' add_at_risk_counts fails under pandas 3 (it aggregates to arrays): the table is drawn
+        # here from numbers_at_risk, with the ages as data x-positions and rows below the axis.
+        import matplotlib.transforms as transforms
+
+        table = numbers_at_risk(km, at_risk)
+        trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)
+        y = -0.2
+        for name in km:
+            for row in ("at risk", "events so far"):
+                ax.text(0.0, y, f"{name}: {row}", transform=ax.transAxes, ha="right", va="top", fontsize=8)
+                for age in table.columns:
+                    ax.text(age, y, f"{int(table.loc[(name, row)][age]):,}", transform=trans, ha="center",
+                            va="top", fontsize=8)
+                y -= 0.06
+            y -= 0.02
     _describe(ax, "Kaplan-Meier curves of the share still free of cancer by age, one line per group, with "
                   "95% confidence bands.")
     return ax
+
+
+def numbers_at_risk(km: dict, ages) -> pd.DataFrame:
+    """Numbers at risk (still followed and cancer-free at each age: time >= age) and events so far (diagnoses
+    at or before the age) per group, from the data each Kaplan-Meier fit holds.
+
+    Parameters
+    ----------
+    km : dict of str -> lifelines KaplanMeierFitter
+        From :func:`kaplan_meier_by_group`.
+    ages : sequence of float
+
+    Returns
+    -------
+    DataFrame
+        Index (group, "at risk" / "events so far"); one column per age.
+
+    Examples
+    --------
+    >>> from medai_lib.cancer.survival import kaplan_meier_by_group, numbers_at_risk
+    >>> km = kaplan_meier_by_group([50, 60, 70, 55], [1, 0, 1, 0], ["a", "a", "b", "b"])
+    >>> numbers_at_risk(km, [55, 65]).loc[("a", "at risk")].tolist()
+    [1, 0]
+    """
+    ages = [float(a) for a in ages]
+    rows = {}
+    for name, fit in km.items():
+        t = np.asarray(fit.durations, dtype=float)
+        e = np.asarray(fit.event_observed, dtype=bool)
+        rows[(name, "at risk")] = [int(np.sum(t >= a)) for a in ages]
+        rows[(name, "events so far")] = [int(np.sum(e & (t <= a))) for a in ages]
+    return pd.DataFrame(list(rows.values()), columns=ages,
+                        index=pd.MultiIndex.from_tuples(list(rows), names=["group", "count"]))
 
 
 @dataclass(frozen=True)
