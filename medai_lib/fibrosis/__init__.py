@@ -7,6 +7,14 @@ from medai_lib.fibrosis.cohort import (
     make_fibrosis_cohort,
     make_fibrosis_manifest,
 )
+from medai_lib.fibrosis.convolution import (
+    FirstLayer,
+    convolve_image,
+    first_layer,
+    plot_example_filters,
+    plot_first_layer,
+    receptive_field,
+)
 from medai_lib.fibrosis.deid import deidentify_dataset, deidentify_folder
 from medai_lib.fibrosis.dicom import (
     read_dicom,
@@ -50,6 +58,14 @@ from medai_lib.fibrosis.realdata import (
     read_chestxray14_manifest,
     read_png,
 )
+from medai_lib.fibrosis.shortcuts import (
+    external_validation_table,
+    fit_and_predict,
+    mean_score_by_site,
+    plot_cam_row,
+    plot_lung_histograms_by_site,
+)
+from medai_lib.fibrosis.triage import triage_at_prevalence
 from medai_lib.fibrosis.widgets import ImageBrowser, image_browser
 
 __all__ = [
@@ -67,4 +83,7 @@ __all__ = [
     "plot_cam_overlay",
     "SiteIdentification", "lung_appearance_features", "site_identification_accuracy",
     "ImageBrowser", "image_browser",
+    "FirstLayer", "convolve_image", "first_layer", "plot_example_filters", "plot_first_layer", "receptive_field",
+    "external_validation_table", "fit_and_predict", "mean_score_by_site", "plot_cam_row",
+    "plot_lung_histograms_by_site", "triage_at_prevalence",
 ]

@@ -587,7 +587,7 @@ def fit_fibrosis_model(
     device="auto",
     patience: int | None = None,
     random_state: int = 0,
-    progress: bool = False,
+    progress: bool = True,
     **fit_options,
 ):
     """Preprocess, then train a radiograph classifier on the ``"train"`` images, validating on ``"val"``.
@@ -609,6 +609,8 @@ def fit_fibrosis_model(
     patience : int, optional
         Early stopping on the validation AUC.
     random_state : int, default 0
+    progress : bool, default True
+        A progress bar over the epochs (training takes from seconds to minutes); False in scripts and tests.
     **fit_options
         Passed on to :func:`medai_lib.training.fit` (``amp``, ``channels_last``, ``compile``...).
 
@@ -622,7 +624,8 @@ def fit_fibrosis_model(
     >>> from medai_lib.fibrosis import make_fibrosis_cohort
     >>> from medai_lib.fibrosis.models import fit_fibrosis_model, patient_split
     >>> c = make_fibrosis_cohort(30, image_size=64, random_state=0)
-    >>> res = fit_fibrosis_model(c.images, c.manifest, patient_split(c.manifest), epochs=1, device="cpu")
+    >>> res = fit_fibrosis_model(c.images, c.manifest, patient_split(c.manifest), epochs=1, device="cpu",
+    ...                          progress=False)
     >>> int(res.history["epoch"].max())
     1
     """
