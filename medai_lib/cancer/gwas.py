@@ -127,6 +127,10 @@ def run_gwas(genotypes, phenotype, *, covariates=None, method: str = "linear",
     >>> bool(res["p"].iloc[0] < 1e-10)
     True
     """
+    from medai_lib.cancer import scale
+
+    if scale.is_large(genotypes):  # a store, or a lazy array too large for memory: the chunked path
+        return scale.run_gwas(genotypes, phenotype, covariates=covariates, method=method)
     n_variants, n_samples, _ = _check_genotypes(genotypes)
     if method not in {"linear", "logistic"}:
         raise MedaiInputError(f"'method' must be 'linear' or 'logistic'; got {method!r}.")

@@ -44,6 +44,10 @@ def ld_prune(genotypes, variants: pd.DataFrame, *, size: int = 100, step: int = 
     """
     import allel
 
+    from medai_lib.cancer import scale
+
+    if scale.is_large(genotypes):  # a store, or a lazy array too large for memory: the chunked path
+        return scale.ld_prune(genotypes, variants, size=size, step=step, threshold=threshold, min_maf=min_maf)
     n_variants, n_samples, _ = _check_genotypes(genotypes)
     if len(variants) != n_variants or "chrom" not in variants.columns:
         raise MedaiInputError(f"'variants' must have a 'chrom' column and {n_variants} rows.")
@@ -118,6 +122,11 @@ def genetic_pca(genotypes, *, n_components: int = 10, variant_mask=None,
     """
     import allel
 
+    from medai_lib.cancer import scale
+
+    if scale.is_large(genotypes):  # a store, or a lazy array too large for memory: the chunked path
+        return scale.genetic_pca(genotypes, n_components=n_components, variant_mask=variant_mask,
+                                 random_state=random_state)
     n_variants, n_samples, _ = _check_genotypes(genotypes)
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) \
             or not 1 <= n_components < min(n_samples, n_variants):
