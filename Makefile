@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: env lab test test-fast run report data build check release lock clean help
+.PHONY: env lab test test-fast run report data build check release lock clean help hub-deps
 
 help:
 	@echo "make lab     open the course in JupyterLab (creates .venv on first use)"
@@ -12,6 +12,7 @@ help:
 	@echo "make build   regenerate labs/ from solutions/ (nbgrader)"
 	@echo "make check   verify every lab (release = fresh build, solution full marks, release zero)"
 	@echo "make lock    rewrite constraints/lock.txt from the environment"
+	@echo "make hub-deps  install the class hub's proxy (configurable-http-proxy, pinned in package-lock.json)"
 
 env:
 	@scripts/ensure-env.sh
@@ -34,6 +35,10 @@ build: env
 
 check: env
 	$(BIN)/medai course check
+
+hub-deps:
+	@command -v npm >/dev/null || { echo "make hub-deps needs Node.js 20 or newer with npm (apt-get install nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund --ignore-scripts
 
 lock: env
 	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check > constraints/lock.txt
