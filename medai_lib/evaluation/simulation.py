@@ -49,3 +49,63 @@ def make_binormal(
     y_true = np.concatenate([np.ones(n_positive, np.int8), np.zeros(n_negative, np.int8)])
     y_score = np.concatenate([rng.normal(mu, 1.0, n_positive), rng.normal(0.0, 1.0, n_negative)])
     return y_true, y_score
+
+
+def make_imported_risks(n_patients: int = 4000, prevalence: float = 0.10, *, auc: float = 0.80,
+                        development_prevalence: float = 0.30, spread: float = 1.5, random_state=0):
+    """A local cohort with each patient's true risk and the risk an imported, miscalibrated model predicts.
+
+    The outcome and a binormal signal come from :func:`make_binormal` (``round(n_patients * prevalence)``
+    events). The true risk follows from Bayes' rule, ``logit(p) = logit(prevalence) + mu*s - mu**2/2`` with
+    ``mu = sqrt(2) * Phi^-1(auc)``. The imported model was developed where the outcome was more common
+    (``development_prevalence``) and over-fitted: ``logit(model) = logit(development_prevalence) +
+    spread * (mu*s - mu**2/2)``, so it overestimates the risk here and its risks are too extreme (a
+    logistic recalibration of it has slope ``1 / spread``).
+
+    Parameters
+    ----------
+    n_patients : int, default 4000
+    prevalence : float in (0, 1), default 0.10
+        Share of patients with the outcome in the local cohort.
+    auc : float in (0, 1), default 0.80
+        Population AUC of the signal (and of both risks, which rank patients the same way).
+    development_prevalence : float in (0, 1), default 0.30
+    spread : float > 0, default 1.5
+        Above 1: risks too extreme (over-fitted model); below 1: too timid.
+    random_state : int or numpy.random.Generator, default 0
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n_patients, 3)
+        Columns ``outcome`` (0/1, events first), ``true_risk`` and ``model_risk``.
+
+    Examples
+    --------
+    >>> cohort = make_imported_risks(2000, 0.1, random_state=0)
+    >>> bool(cohort["model_risk"].mean() > cohort["outcome"].mean())
+    True
+    """
+    import pandas as pd
+    from scipy.special import expit, logit
+
+    if isinstance(n_patients, bool) or not isinstance(n_patients, Integral) or n_patients < 2:
+        raise MedaiInputError(f"n_patients must be a whole number of at least 2; got {n_patients!r}.")
+    prevalence = check_probability_value(prevalence, "prevalence", open_interval=True)
+    development_prevalence = check_probability_value(development_prevalence, "development_prevalence",
+                                                     open_interval=True)
+    try:
+        spread = float(spread)
+    except (TypeError, ValueError):
+        raise TypeError(f"spread must be a positive number; got {spread!r}.") from None
+    if not np.isfinite(spread) or spread <= 0:
+        raise MedaiInputError(f"spread must be a positive number (1 = as extreme as the true risk); got {spread!r}.")
+    n_events = round(n_patients * prevalence)
+    if not 1 <= n_events < n_patients:
+        raise MedaiInputError(f"n_patients={n_patients} with prevalence={prevalence} gives {n_events} events; "
+                              "use more patients so that both outcomes occur.")
+    outcome, signal = make_binormal(n_events, n_patients - n_events, auc=auc, random_state=random_state)
+    mu = np.sqrt(2.0) * norm.ppf(auc)
+    evidence = mu * signal - mu ** 2 / 2          # log likelihood ratio of the signal
+    return pd.DataFrame({"outcome": outcome.astype(int),
+                         "true_risk": expit(logit(prevalence) + evidence),
+                         "model_risk": expit(logit(development_prevalence) + spread * evidence)})
