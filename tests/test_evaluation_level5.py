@@ -236,3 +236,16 @@ def test_checklists_mark_what_the_run_answers():
     assert claim.loc["Performance metrics", "status"] == "reported"
     with pytest.raises(MedaiInputError, match="guideline"):
         reporting_checklist(results, guideline="CONSORT")
+
+
+def test_gap_interval_includes_zero_when_groups_are_alike():
+    # two groups drawn from the same population: the 95% interval of the gap should include 0 in about 95%
+    # of cohorts (an interval of the max-minus-min spread would never include it)
+    hits = {"prevalence": [], "sensitivity": []}
+    for seed in range(20):
+        y, p = calibrated_cohort(1000, random_state=200 + seed)
+        gaps = group_audit(y, p, np.tile(["a", "b"], 500), threshold=0.3, n_bootstrap=200, random_state=seed).gaps
+        for metric in hits:
+            hits[metric].append(gaps.loc[metric, "ci_low"] < 0 < gaps.loc[metric, "ci_high"])
+    for metric, values in hits.items():
+        assert np.mean(values) >= 0.8, metric

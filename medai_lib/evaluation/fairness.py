@@ -77,7 +77,8 @@ class GroupAudit:
         :data:`AUDIT_METRICS`, the estimate and ``<metric>_ci_low`` / ``<metric>_ci_high``.
     gaps : DataFrame
         One row per metric: ``largest_gap`` (largest minus smallest group value, from MetricFrame's
-        ``difference()``), its bootstrap interval, and the groups at each end.
+        ``difference()``), the bootstrap interval of the difference between the groups at each end (it
+        includes 0 when the gap is not shown to exist), and those groups.
     threshold : float
     variable : str
     """
@@ -167,26 +168,34 @@ def group_audit(y_true, y_prob, groups, *, threshold: float = 0.5, variable: str
 
 
 def _gaps(frame, table, order, y, p, flag, labels, n_bootstrap, confidence, rng) -> pd.DataFrame:
-    """Largest-minus-smallest group value per metric, with a bootstrap interval (groups resampled jointly)."""
+    """Largest-minus-smallest group value per metric, with a bootstrap interval.
+
+    The interval is that of the signed difference between the two groups at the ends (as ranked by the
+    point estimates), resampled within each group: it includes 0 when the data cannot tell them apart (an
+    interval of the max-minus-min spread itself never would).
+    """
     difference = frame.difference(method="between_groups")
-    reps = {m: np.full((n_bootstrap, len(order)), np.nan) for m in AUDIT_METRICS if m != "auc"}
+    reps = {m: np.full((n_bootstrap, len(order)), np.nan) for m in AUDIT_METRICS}
     for j, g in enumerate(order):
         mask = labels == g
         idx = rng.integers(0, mask.sum(), size=(n_bootstrap, mask.sum()))
         for metric, values in _rates(y[mask][idx], p[mask][idx], flag[mask][idx]).items():
             reps[metric][:, j] = values
+        yg = y[mask]
+        if 0 < yg.sum() < yg.size:
+            reps["auc"][:, j] = replicate_aucs(yg, [p[mask]], n_bootstrap, rng)[0]
     rows = []
     by_group = table.drop(index="overall")
     for metric in AUDIT_METRICS:
         values = by_group[metric]
         low = high = np.nan
-        if metric in reps:
-            spread = np.nanmax(reps[metric], axis=1) - np.nanmin(reps[metric], axis=1)
-            low, high = percentile_interval(spread, confidence)
+        lowest = highest = None
+        if values.notna().sum() >= 2:
+            lowest, highest = values.idxmin(), values.idxmax()
+            signed = reps[metric][:, order.index(highest)] - reps[metric][:, order.index(lowest)]
+            low, high = percentile_interval(signed, confidence)
         rows.append({"metric": metric, "largest_gap": float(difference[metric]), "ci_low": float(low),
-                     "ci_high": float(high),
-                     "lowest_group": values.idxmin() if values.notna().any() else None,
-                     "highest_group": values.idxmax() if values.notna().any() else None})
+                     "ci_high": float(high), "lowest_group": lowest, "highest_group": highest})
     return pd.DataFrame(rows).set_index("metric")
 
 
@@ -306,10 +315,12 @@ def plot_group_audit(audit: GroupAudit, *, metrics=("prevalence", "mean_predicte
             a.errorbar(est[k], ypos[k], xerr=[[max(est[k] - lo[k], 0)], [max(hi[k] - est[k], 0)]],
                        fmt="o", color=colors[k], capsize=3)
         a.set_title(metric.replace("_", " "), fontsize="small")
+        top = np.nanmax(np.r_[hi, est])
         if metric == "observed_to_expected":
             a.axvline(1.0, color="0.5", ls=":")
+            a.set_xlim(0, max(2.0, top * 1.1))
         else:
-            a.set_xlim(0, 1.02)
+            a.set_xlim(0, min(1.02, max(0.1, top * 1.15)))
         a.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(ypos, [str(i) for i in table.index])
     axes[0].set_ylabel(audit.variable)

@@ -102,7 +102,7 @@ def detect_shift(reference, batch, *, alpha: float = 0.05) -> ShiftTest:
 
 
 def monitor_batches(reference_inputs, reference_risk, inputs, risk, batch, *, y_true=None, threshold: float = 0.5,
-                    alpha: float = 0.05) -> pd.DataFrame:
+                    alpha: float = 0.05, reference_strata=None, strata=None) -> pd.DataFrame:
     """One row per batch of deployed cases: input and output shift tests, and calibration where labels exist.
 
     Parameters
@@ -118,6 +118,11 @@ def monitor_batches(reference_inputs, reference_risk, inputs, risk, batch, *, y_
         Outcomes where known (NaN for cases still without a label).
     threshold : float, default 0.5
         Risk at or above which a case is flagged (share flagged per batch).
+    reference_strata, strata : array_like, optional
+        A stratum for each reference and each new case (e.g. the site or scanner, known from the image header).
+        Each batch is then compared stratum by stratum with the development cases of the same stratum
+        (Bonferroni over strata): a shift in who is imaged where can leave the pooled inputs unchanged and
+        still change each site's inputs.
     alpha : float, default 0.05
         False-alarm rate per batch for the two tests together: each (inputs, outputs) is run at
         ``alpha / 2`` (Bonferroni), so an unshifted site raises an alarm in about ``alpha`` of its batches
@@ -143,13 +148,30 @@ def monitor_batches(reference_inputs, reference_risk, inputs, risk, batch, *, y_
         y = np.asarray(y_true, dtype=float)
         if y.size != batch.size:
             raise MedaiInputError(f"y_true has {y.size} values for {batch.size} cases.")
+    if (reference_strata is None) != (strata is None):
+        raise MedaiInputError("give both reference_strata and strata (the stratum of each reference and each new "
+                              "case), or neither.")
+    ref_s = np.zeros(len(ref_in), dtype=object) if strata is None else np.asarray(reference_strata, dtype=object)
+    new_s = np.zeros(batch.size, dtype=object) if strata is None else np.asarray(strata, dtype=object)
+    if ref_s.size != len(ref_in) or new_s.size != batch.size:
+        raise MedaiInputError(f"reference_strata ({ref_s.size}) and strata ({new_s.size}) must have one value per "
+                              f"reference case ({len(ref_in)}) and per new case ({batch.size}).")
     rows = []
     for b in sorted(pd.unique(batch)):
         m = batch == b
-        t_in = detect_shift(ref_in, new_in[m], alpha=alpha / 2)
-        t_out = detect_shift(ref_risk, new_risk[m], alpha=alpha / 2)
-        row = {"batch": b, "n": int(m.sum()), "input_p": t_in.p_value, "input_alarm": t_in.shifted,
-               "output_p": t_out.p_value, "output_alarm": t_out.shifted, "mean_risk": float(new_risk[m].mean()),
+        p_in, p_out = [], []
+        for s in pd.unique(new_s[m]):
+            ms, rs = m & (new_s == s), ref_s == s
+            if ms.sum() < 2 or rs.sum() < 2:
+                raise MedaiInputError(f"stratum {s!r} has {int(rs.sum())} reference case(s) and {int(ms.sum())} "
+                                      f"case(s) in batch {b!r}; each needs at least 2 (use larger batches or "
+                                      "merge strata).")
+            p_in.append(detect_shift(ref_in[rs], new_in[ms]).p_value)
+            p_out.append(detect_shift(ref_risk[rs], new_risk[ms]).p_value)
+        input_p = min(1.0, min(p_in) * len(p_in))
+        output_p = min(1.0, min(p_out) * len(p_out))
+        row = {"batch": b, "n": int(m.sum()), "input_p": input_p, "input_alarm": input_p < alpha / 2,
+               "output_p": output_p, "output_alarm": output_p < alpha / 2, "mean_risk": float(new_risk[m].mean()),
                "flagged_share": float((new_risk[m] >= threshold).mean())}
         labelled = m & np.isfinite(y) if y is not None else np.zeros_like(m)
         row["n_labelled"] = int(labelled.sum())
@@ -184,7 +206,8 @@ def plot_monitoring(table: pd.DataFrame, *, shift_starts=None, alpha: float = 0.
     top.scatter(x[alarms], np.full(alarms.sum(), 1.5), marker="v", color="#D55E00", label="alarm", zorder=3,
                 clip_on=False)
     top.axhline(alpha / 2, color="0.4", ls=":", label=f"alarm line (p = {alpha / 2:g})")
-    top.set(ylabel="p-value (lower = more shifted)", ylim=(floor / 2, 3))
+    lowest = float(np.nanmin(np.maximum(np.r_[table["input_p"], table["output_p"]], floor)))
+    top.set(ylabel="p-value (lower = more shifted)", ylim=(min(1e-3, lowest / 10), 3))
     top.legend(fontsize="x-small", loc="lower left")
     bottom.plot(x, table["mean_risk"], "o-", color="#0072B2", label="mean predicted risk")
     if table["observed_rate"].notna().any():
@@ -194,5 +217,5 @@ def plot_monitoring(table: pd.DataFrame, *, shift_starts=None, alpha: float = 0.
     if shift_starts is not None:
         for ax in axes:
             ax.axvline(shift_starts - 0.5, color="#CC79A7", lw=1.5, label=None)
-        top.text(shift_starts - 0.4, 2e-12, "change starts", color="#CC79A7", fontsize="small")
+        top.text(shift_starts - 0.4, top.get_ylim()[0] * 3, "change starts", color="#CC79A7", fontsize="small")
     return axes

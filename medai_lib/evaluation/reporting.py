@@ -50,10 +50,11 @@ CARD_SECTIONS = (
 
 @dataclass(frozen=True)
 class ChecklistItem:
-    """One reporting item and what in the run answers it (recorded keys and author facts)."""
+    """One reporting item (by its section and topic in the published checklist, whose numbering is the
+    reference) and what in the run answers it (recorded keys and author facts)."""
 
     guideline: str
-    item: str
+    section: str
     topic: str
     requirement: str
     keys: tuple = ()
@@ -61,46 +62,46 @@ class ChecklistItem:
 
 
 TRIPOD_AI = (
-    ChecklistItem("TRIPOD+AI", "3b", "Target population", "Intended population, place in the care pathway and users",
+    ChecklistItem("TRIPOD+AI", "Introduction", "Target population", "Intended population, place in the care pathway and users",
                   facts=("intended_use", "intended_users")),
-    ChecklistItem("TRIPOD+AI", "5a", "Data sources", "Source of the data and its representativeness",
+    ChecklistItem("TRIPOD+AI", "Methods", "Data sources", "Source of the data and its representativeness",
                   facts=("data_source",)),
-    ChecklistItem("TRIPOD+AI", "8a", "Outcome", "Outcome predicted and how it was assessed", facts=("outcome",)),
-    ChecklistItem("TRIPOD+AI", "9a", "Predictors", "Predictors (inputs) and how they were measured",
+    ChecklistItem("TRIPOD+AI", "Methods", "Outcome", "Outcome predicted and how it was assessed", facts=("outcome",)),
+    ChecklistItem("TRIPOD+AI", "Methods", "Predictors", "Predictors (inputs) and how they were measured",
                   facts=("predictors",)),
-    ChecklistItem("TRIPOD+AI", "10", "Sample size", "Number of cases and of events used", keys=("n_development", "n_test")),
-    ChecklistItem("TRIPOD+AI", "12e", "Performance measures", "Discrimination and calibration with their uncertainty",
+    ChecklistItem("TRIPOD+AI", "Methods", "Sample size", "Number of cases and of events used", keys=("n_development", "n_test")),
+    ChecklistItem("TRIPOD+AI", "Methods", "Performance measures", "Discrimination and calibration with their uncertainty",
                   keys=("auc", "auc_ci_low", "auc_ci_high", "calibration_slope", "calibration_intercept")),
-    ChecklistItem("TRIPOD+AI", "14", "Fairness", "How fairness across groups was assessed",
+    ChecklistItem("TRIPOD+AI", "Methods", "Fairness", "How fairness across groups was assessed",
                   keys=("audit_variables", "audit_auc_gap", "audit_sensitivity_gap")),
-    ChecklistItem("TRIPOD+AI", "15", "Model output", "Form of the output and any threshold used for decisions",
+    ChecklistItem("TRIPOD+AI", "Methods", "Model output", "Form of the output and any threshold used for decisions",
                   keys=("threshold", "sensitivity", "specificity")),
-    ChecklistItem("TRIPOD+AI", "16", "Training versus evaluation", "Differences between development and evaluation data",
+    ChecklistItem("TRIPOD+AI", "Methods", "Training versus evaluation", "Differences between development and evaluation data",
                   keys=("external_auc",)),
-    ChecklistItem("TRIPOD+AI", "17", "Ethical approval", "Ethics committee approval and consent", facts=("ethics",)),
-    ChecklistItem("TRIPOD+AI", "23a", "Model performance", "Performance estimates with confidence intervals",
+    ChecklistItem("TRIPOD+AI", "Methods", "Ethical approval", "Ethics committee approval and consent", facts=("ethics",)),
+    ChecklistItem("TRIPOD+AI", "Results", "Model performance", "Performance estimates with confidence intervals",
                   keys=("auc", "auc_ci_low", "auc_ci_high")),
-    ChecklistItem("TRIPOD+AI", "23b", "Performance in subgroups", "Performance in key subgroups",
+    ChecklistItem("TRIPOD+AI", "Results", "Performance in subgroups", "Performance in key subgroups",
                   keys=("audit_auc_gap", "audit_lowest_sensitivity_group")),
-    ChecklistItem("TRIPOD+AI", "26", "Limitations", "Limitations, including non-representative data and bias",
+    ChecklistItem("TRIPOD+AI", "Discussion", "Limitations", "Limitations, including non-representative data and bias",
                   facts=("limitations",)),
-    ChecklistItem("TRIPOD+AI", "27", "Usability in context", "How uncertain predictions and missing inputs are handled",
+    ChecklistItem("TRIPOD+AI", "Discussion", "Usability in context", "How uncertain predictions and missing inputs are handled",
                   keys=("conformal_coverage", "referred_share")),
 )
 
 CLAIM = (
-    ChecklistItem("CLAIM 2024", "-", "Data sources", "Sources of the images, sites and scanners", facts=("data_source",)),
-    ChecklistItem("CLAIM 2024", "-", "Reference standard", "Definition and rationale of the reference standard",
+    ChecklistItem("CLAIM 2024", "Methods", "Data sources", "Sources of the images, sites and scanners", facts=("data_source",)),
+    ChecklistItem("CLAIM 2024", "Methods", "Reference standard", "Definition and rationale of the reference standard",
                   facts=("outcome",)),
-    ChecklistItem("CLAIM 2024", "-", "Data partitions", "How cases were assigned to partitions, at patient level",
+    ChecklistItem("CLAIM 2024", "Methods", "Data partitions", "How cases were assigned to partitions, at patient level",
                   keys=("n_development", "n_test")),
-    ChecklistItem("CLAIM 2024", "-", "Performance metrics", "Metrics with statistical uncertainty",
+    ChecklistItem("CLAIM 2024", "Methods", "Performance metrics", "Metrics with statistical uncertainty",
                   keys=("auc", "auc_ci_low", "auc_ci_high")),
-    ChecklistItem("CLAIM 2024", "-", "Subgroup and failure analysis", "Performance across subgroups; failure cases",
+    ChecklistItem("CLAIM 2024", "Results", "Subgroup and failure analysis", "Performance across subgroups; failure cases",
                   keys=("audit_auc_gap", "audit_sensitivity_gap")),
-    ChecklistItem("CLAIM 2024", "-", "External testing", "Performance on data from another site or scanner",
+    ChecklistItem("CLAIM 2024", "Results", "External testing", "Performance on data from another site or scanner",
                   keys=("external_auc", "shift_detected")),
-    ChecklistItem("CLAIM 2024", "-", "Limitations", "Limitations and potential bias", facts=("limitations",)),
+    ChecklistItem("CLAIM 2024", "Discussion", "Limitations", "Limitations and potential bias", facts=("limitations",)),
 )
 
 CHECKLISTS = {"TRIPOD+AI": TRIPOD_AI, "CLAIM": CLAIM}
@@ -215,7 +216,7 @@ def reporting_checklist(results: Mapping, *, facts: Mapping | None = None, guide
     Returns
     -------
     DataFrame
-        ``item, topic, requirement, status`` ("reported", "partly" or "to complete") and ``evidence``
+        ``section, topic, requirement, status`` ("reported", "partly" or "to complete") and ``evidence``
         ("key = value" from the run, or the authors' text).
 
     Examples
@@ -232,6 +233,6 @@ def reporting_checklist(results: Mapping, *, facts: Mapping | None = None, guide
         evidence += [f"{f}: {facts[f]}" for f in it.facts if f in facts]
         needed = len(it.keys) + len(it.facts)
         status = "reported" if len(evidence) == needed else "partly" if evidence else "to complete"
-        rows.append({"item": it.item, "topic": it.topic, "requirement": it.requirement, "status": status,
+        rows.append({"section": it.section, "topic": it.topic, "requirement": it.requirement, "status": status,
                      "evidence": "; ".join(evidence)})
     return pd.DataFrame(rows)
