@@ -170,3 +170,63 @@ def test_numbers_at_risk_under_the_kaplan_meier_plot():
     texts = [t.get_text() for t in ax.texts]
     assert "low: at risk" in texts and f"{int(np.sum(time[groups == 'high'] >= 60)):,}" in texts
     assert ax.get_xlim() == (30, 85)
+
+
+def _weibull_cohort(n, rng, *, hazard_scale=1.0):
+    """Age at diagnosis from a Weibull baseline (shape 4, scale 110 years) times exp(0.7 PRS + 0.5 smoking),
+    censored at a uniform age of 40 to 85."""
+    prs = rng.normal(0, 1, n)
+    smoking = rng.integers(0, 2, n)
+    lp = 0.7 * prs + 0.5 * smoking + np.log(hazard_scale)
+    onset = 110 * (rng.exponential(1, n) / np.exp(lp)) ** (1 / 4)
+    censor = rng.uniform(40, 85, n)
+    frame = pd.DataFrame({"smoking": smoking, "sex": "female", "family_history": 0})
+    return frame, prs, np.minimum(onset, censor), (onset <= censor).astype(int)
+
+
+def test_risk_at_a_multiple_of_the_average_is_not_the_median_risk():
+    from medai_lib.cancer import risk_at_multiple_of_average
+
+    rng = np.random.default_rng(11)
+    frame, prs, time, event = _weibull_cohort(3000, rng)
+    cox = fit_cox_model(frame, time=time, event=event, prs=prs, columns=("smoking",))
+    person = {"sex": "female", "smoking": 0, "family_history": 0}
+    pos = risk_at_multiple_of_average(cox, person, prs, multiple=1.5, years=10, age=50)
+    # reference: lifelines' survival function, person by person, 1 - S(60) / S(50)
+    x = pd.DataFrame({"prs": (prs - cox.prs_mean) / cox.prs_sd, "smoking": 0.0})[list(cox.columns)]
+    sf = cox.fitter.predict_survival_function(x, times=[50.0, 60.0]).to_numpy()
+    risks = 1 - sf[1] / sf[0]
+    assert pos.average_risk == pytest.approx(risks.mean(), rel=1e-6)
+    assert pos.average_risk > pos.median_risk * 1.05  # risk is convex in the score: mean above median
+    grid = np.arange(1, 100)
+    on_grid = cox.absolute_risk(pd.DataFrame([{**person, "age": 50.0}] * 99), prs=np.percentile(prs, grid), years=10)
+    assert pos.percentile == grid[np.argmax(on_grid >= 1.5 * pos.average_risk)]
+    assert on_grid[pos.percentile - 2] < pos.target_risk <= on_grid[pos.percentile - 1]
+    assert risk_at_multiple_of_average(cox, person, prs, multiple=50).percentile is None
+    with pytest.raises(MedaiInputError, match="no PRS term"):
+        risk_at_multiple_of_average(fit_cox_model(frame, time=time, event=event, columns=("smoking",)), person, prs)
+
+
+def test_absolute_risk_calibration_observed_against_expected():
+    from medai_lib.cancer import absolute_risk_calibration
+
+    rng = np.random.default_rng(12)
+    frame, prs, time, event = _weibull_cohort(4000, rng)
+    fit = slice(0, 2000)
+    cox = fit_cox_model(frame.iloc[fit], time=time[fit], event=event[fit], prs=prs[fit], columns=("smoking",))
+    held = slice(2000, 4000)
+    table = absolute_risk_calibration(cox, frame.iloc[held], time=time[held], event=event[held], prs=prs[held],
+                                      by_age=70)
+    assert list(table.index) == ["1 of 5", "2 of 5", "3 of 5", "4 of 5", "5 of 5", "all"]
+    assert table["n"].iloc[:5].sum() == 2000 and table.loc["all", "events"] == event[held].sum()
+    assert np.all(np.diff(table["expected"].iloc[:5]) > 0)
+    # the true risk by 70 from the generating Weibull model, averaged over the held-out people
+    lp = 0.7 * prs[held] + 0.5 * frame["smoking"].to_numpy()[held]
+    true = 1 - np.exp(-((70 / 110) ** 4) * np.exp(lp))
+    assert table.loc["all", "expected"] == pytest.approx(true.mean(), rel=0.15)
+    assert 0.8 < table.loc["all", "observed_to_expected"] < 1.25
+    assert (table["observed_low"] <= table["observed"]).all() and (table["observed"] <= table["observed_high"]).all()
+    # a population with twice the hazard: the model underestimates, observed / expected well above 1
+    frame2, prs2, time2, event2 = _weibull_cohort(2000, rng, hazard_scale=2.0)
+    high = absolute_risk_calibration(cox, frame2, time=time2, event=event2, prs=prs2, by_age=70)
+    assert high.loc["all", "observed_to_expected"] > 1.4

@@ -9,7 +9,8 @@ from medai_lib.cancer.prs import (
 )
 from medai_lib.cancer.communicate import RiskMessage, plot_icon_array, risk_message
 from medai_lib.cancer.qc import (
-    QCResult, exclusions_by_group, hardy_weinberg_exact, qc_filter, sample_qc, variant_qc,
+    KING_DEGREES, QCResult, check_sex, exclusions_by_group, hardy_weinberg_exact, king_kinship, qc_filter,
+    related_pairs, sample_inbreeding, sample_qc, variant_qc,
 )
 from medai_lib.cancer.risk import (
     CLINICAL_COVARIATES, NO_GROUP_COLUMN, ONE_GROUP, RecalibrationResult, RiskModel, RiskStudy, ancestry_groups,
@@ -28,7 +29,8 @@ from medai_lib.cancer.sumstats import (
 )
 from medai_lib.cancer.survival import (
     SURVIVAL_COVARIATES, Concordance, SurvivalModel, bootstrap_cox_models, check_survival, concordance, fit_cox_model,
-    kaplan_meier_by_group, numbers_at_risk, plot_kaplan_meier, prs_groups,
+    kaplan_meier_by_group, numbers_at_risk, plot_kaplan_meier, prs_groups, AverageRiskMultiple,
+    absolute_risk_calibration, risk_at_multiple_of_average,
 )
 from medai_lib.cancer.vcf import (
     GenotypeData, match_samples, read_cohort, read_phenotypes, read_vcf, read_zarr, vcf_to_zarr,
@@ -53,6 +55,9 @@ __all__ = [
     "NO_GROUP_COLUMN", "ONE_GROUP", "ancestry_groups", "available_covariates", "case_rates_by_group",
     "exclusions_by_group", "plot_calibration_by_group", "require_columns", "study_groups", "SURVIVAL_COVARIATES", "compare_to_baseline",
     "prs_percentile", "top_share_by_reference", "numbers_at_risk",
+    "AverageRiskMultiple", "absolute_risk_calibration", "risk_at_multiple_of_average",
+    # sample checks
+    "KING_DEGREES", "check_sex", "king_kinship", "related_pairs", "sample_inbreeding",
     # published summary statistics and gene-panel variants
     "align_summary_statistics", "pathogenic_carrier", "read_pathogenic_variants", "read_summary_statistics",
     "simulate_summary_statistics", "write_summary_statistics",

@@ -289,3 +289,252 @@ def exclusions_by_group(sample_mask, groups=None) -> pd.DataFrame:
     table = frame.groupby("group")["excluded"].agg(people="size", excluded="sum").astype(int)
     table["share excluded"] = (table["excluded"] / table["people"]).round(3)
     return table.rename_axis("ancestry_group")
+
+
+# --------------------------------------------------------------------------- sample checks: F, kinship, sex
+#: KING kinship cut-offs between degrees of relationship (Manichaikul et al., Bioinformatics 2010;26:2867):
+#: above 0.354 duplicate or monozygotic twin, 0.177 first degree, 0.0884 second, 0.0442 third.
+KING_DEGREES = ((0.354, "duplicate or monozygotic twin"), (0.177, "first degree"), (0.0884, "second degree"),
+                (0.0442, "third degree"))
+
+
+def _dosage_chunk(g: np.ndarray) -> np.ndarray:
+    """Alternative-allele count per call (0, 1, 2) as float, NaN where either allele is missing."""
+    g = np.asarray(g)
+    called = (g[:, :, 0] >= 0) & (g[:, :, 1] >= 0)
+    return np.where(called, g.sum(axis=2, dtype=np.int16), -1).astype(np.float64).clip(min=-1)
+
+
+def sample_inbreeding(genotypes, *, groups=None, min_maf: float = 0.01, n_sd: float = 3.0,
+                      chunk_size: int = 5000) -> pd.DataFrame:
+    """Per-person inbreeding coefficient F from homozygosity (method-of-moments, as PLINK's ``--het``), with
+    outliers flagged within each genetic ancestry group.
+
+    F = (observed homozygous calls - expected) / (called variants - expected), the expectation
+    sum(1 - 2 p (1 - p)) over the person's called variants with p the allele frequency of their group.
+    High F (excess homozygosity) suggests a consanguineous family or a sample problem; strongly negative F
+    (excess heterozygosity) suggests a contaminated (mixed) DNA sample. Allele frequencies come from the
+    person's own group: pooled frequencies would make every person of a minority group look inbred.
+
+    Parameters
+    ----------
+    genotypes : array, int8, shape (n_variants, n_samples, 2)
+    groups : array_like of str, shape (n_samples,), optional
+        Genetic ancestry group of each person (None: one group).
+    min_maf : float, default 0.01
+        Variants rarer than this in a group are left out (too little information).
+    n_sd : float, default 3
+        Outlier: F more than ``n_sd`` standard deviations from the group's mean.
+    chunk_size : int, default 5000
+
+    Returns
+    -------
+    DataFrame, n_samples rows
+        ``observed_hom``, ``expected_hom``, ``n_called``, ``F``, ``outlier`` (bool).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medai_lib.cancer.qc import sample_inbreeding
+    >>> g = np.random.default_rng(0).integers(0, 2, size=(500, 40, 2)).astype(np.int8)
+    >>> bool(abs(sample_inbreeding(g)["F"].mean()) < 0.05)
+    True
+    """
+    n_variants, n_samples, _ = _check_genotypes(genotypes)
+    labels = np.zeros(n_samples, dtype=object) if groups is None else np.asarray(groups).astype(str)
+    if labels.shape != (n_samples,):
+        raise MedaiInputError(f"'groups' must have one entry per sample ({n_samples}); got {labels.shape}.")
+    observed = np.zeros(n_samples)
+    expected = np.zeros(n_samples)
+    n_called = np.zeros(n_samples)
+    members = {k: labels == k for k in pd.unique(labels)}
+    for start, stop in _chunks(n_variants, chunk_size):
+        d = _dosage_chunk(genotypes[start:stop])
+        called = d >= 0
+        for mask in members.values():
+            dd, cc = d[:, mask], called[:, mask]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                p = np.where(cc, dd, 0).sum(axis=1) / (2.0 * cc.sum(axis=1))
+            use = np.isfinite(p) & (np.minimum(p, 1 - p) >= min_maf)
+            cc = cc & use[:, None]
+            observed[mask] += ((dd != 1) & cc).sum(axis=0)
+            expected[mask] += ((1 - 2 * p * (1 - p))[:, None] * cc).sum(axis=0, where=cc)
+            n_called[mask] += cc.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = (observed - expected) / (n_called - expected)
+    outlier = np.zeros(n_samples, dtype=bool)
+    for mask in members.values():
+        values = f[mask]
+        sd = np.nanstd(values)
+        if np.isfinite(sd) and sd > 0:
+            outlier[mask] = np.abs(values - np.nanmean(values)) > n_sd * sd
+    return pd.DataFrame({"observed_hom": observed, "expected_hom": expected, "n_called": n_called, "F": f,
+                         "outlier": outlier})
+
+
+def king_kinship(genotypes, *, variant_mask=None, chunk_size: int = 5000) -> np.ndarray:
+    """KING-robust kinship coefficient of every pair of people (Manichaikul et al., Bioinformatics 2010).
+
+    The between-family estimator, robust to population structure:
+    phi_ij = (N_het,het - 2 N_opposite_hom) / (2 N_het_min) + 1/2 - (N_het_i + N_het_j) / (4 N_het_min),
+    counted over the variants called in both people. About 0.5 for duplicate samples or monozygotic twins,
+    0.25 for parent-offspring and full siblings, 0.125 second degree, 0 unrelated (it can be negative).
+
+    Parameters
+    ----------
+    genotypes : array, int8, shape (n_variants, n_samples, 2)
+    variant_mask : array of bool, shape (n_variants,), optional
+        Variants to use (e.g. those passing QC).
+    chunk_size : int, default 5000
+
+    Returns
+    -------
+    ndarray, float, shape (n_samples, n_samples)
+        Symmetric; the diagonal is 0.5.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medai_lib.cancer.qc import king_kinship
+    >>> g = np.random.default_rng(0).integers(0, 2, size=(2000, 3, 2)).astype(np.int8)
+    >>> g = np.concatenate([g, g[:, :1]], axis=1)   # person 3 is a duplicate of person 0
+    >>> round(float(king_kinship(g)[0, 3]), 2)
+    0.5
+    """
+    n_variants, n_samples, _ = _check_genotypes(genotypes)
+    rows = np.arange(n_variants) if variant_mask is None else np.flatnonzero(np.asarray(variant_mask, dtype=bool))
+    if rows.size == 0:
+        raise MedaiInputError("'variant_mask' keeps no variant: kinship needs variants.")
+    hethet = np.zeros((n_samples, n_samples))
+    opposite = np.zeros((n_samples, n_samples))
+    het_in_both = np.zeros((n_samples, n_samples))  # [i, j]: heterozygous calls of i where j is called
+    for start, stop in _chunks(rows.size, chunk_size):
+        d = _dosage_chunk(np.asarray(genotypes[rows[start:stop]]))
+        het = (d == 1).astype(np.float64)
+        hom0, hom2 = (d == 0).astype(np.float64), (d == 2).astype(np.float64)
+        called = (d >= 0).astype(np.float64)
+        hethet += het.T @ het
+        opposite += hom0.T @ hom2 + hom2.T @ hom0
+        het_in_both += het.T @ called
+    n_i, n_j = het_in_both, het_in_both.T
+    n_min = np.minimum(n_i, n_j)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        phi = (hethet - 2 * opposite) / (2 * n_min) + 0.5 - (n_i + n_j) / (4 * n_min)
+    np.fill_diagonal(phi, 0.5)
+    return phi
+
+
+def related_pairs(genotypes, *, variant_mask=None, min_kinship: float = 0.0884, sample_ids=None,
+                  missing_rate=None) -> pd.DataFrame:
+    """Pairs of people related more closely than ``min_kinship`` (default: second degree or closer), with
+    the degree the KING cut-offs give and which one of each pair to leave out of an association study.
+
+    Related people break the independence a GWAS or a risk model assumes, and duplicates are often sample
+    mix-ups. The usual rule keeps one of each related pair: the one with fewer missing calls.
+
+    Parameters
+    ----------
+    genotypes : array, int8, shape (n_variants, n_samples, 2)
+    variant_mask : array of bool, optional
+    min_kinship : float, default 0.0884
+    sample_ids : sequence of str, optional
+        Names for the output (default: column numbers).
+    missing_rate : array_like, shape (n_samples,), optional
+        From :func:`sample_qc`; decides which person of a pair to leave out (default: the second).
+
+    Returns
+    -------
+    DataFrame
+        ``sample_1``, ``sample_2``, ``kinship``, ``relationship``, ``leave_out``; one row per pair, closest
+        first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medai_lib.cancer.qc import related_pairs
+    >>> g = np.random.default_rng(0).integers(0, 2, size=(2000, 3, 2)).astype(np.int8)
+    >>> related_pairs(np.concatenate([g, g[:, :1]], axis=1))["relationship"].tolist()
+    ['duplicate or monozygotic twin']
+    """
+    phi = king_kinship(genotypes, variant_mask=variant_mask)
+    n = phi.shape[0]
+    ids = [str(i) for i in range(n)] if sample_ids is None else [str(s) for s in sample_ids]
+    if len(ids) != n:
+        raise MedaiInputError(f"'sample_ids' has {len(ids)} names for {n} samples.")
+    miss = np.zeros(n) if missing_rate is None else np.asarray(missing_rate, dtype=float)
+    i, j = np.triu_indices(n, k=1)
+    keep = phi[i, j] >= min_kinship
+    i, j = i[keep], j[keep]
+    order = np.argsort(-phi[i, j], kind="stable")
+    i, j = i[order], j[order]
+    rows = []
+    for a, b in zip(i, j):
+        k = float(phi[a, b])
+        relationship = next((name for cut, name in KING_DEGREES if k > cut), "unrelated")
+        rows.append({"sample_1": ids[a], "sample_2": ids[b], "kinship": k, "relationship": relationship,
+                     "leave_out": ids[b] if miss[b] >= miss[a] else ids[a]})
+    return pd.DataFrame(rows, columns=["sample_1", "sample_2", "kinship", "relationship", "leave_out"])
+
+
+X_CHROMOSOMES = ("X", "chrX", "23")
+
+
+def check_sex(genotypes, variants: pd.DataFrame, reported_sex, *, min_maf: float = 0.01,
+              female_max_f: float = 0.2, male_min_f: float = 0.8) -> pd.DataFrame:
+    """Genetic sex from chromosome X homozygosity against the recorded sex (as PLINK's ``--check-sex``).
+
+    Men carry one X: outside the pseudo-autosomal regions every X call is homozygous, so their X inbreeding
+    coefficient F is near 1; women's is near 0. F below ``female_max_f`` reads as female, above
+    ``male_min_f`` as male, in between as unclear. A mismatch with the recorded sex is most often a sample
+    swap or a data-entry error (sometimes a sex-chromosome variation): investigate before any result is
+    returned to a person.
+
+    Parameters
+    ----------
+    genotypes : array, int8, shape (n_variants, n_samples, 2)
+        Male X calls coded diploid homozygous (0/0, 1/1), as most exports write them.
+    variants : DataFrame
+        ``chrom`` of each variant row; X is ``X``, ``chrX`` or ``23``.
+    reported_sex : array_like, shape (n_samples,)
+        "male"/"female" (or 1 = male, 0 = female, as the phenotype table codes ``sex``).
+    min_maf, female_max_f, male_min_f : float
+
+    Returns
+    -------
+    DataFrame, n_samples rows
+        ``x_variants``, ``F``, ``genetic_sex`` ("female", "male", "unclear", or "no X data"),
+        ``reported_sex``, ``mismatch`` (bool).
+
+    Examples
+    --------
+    >>> # check_sex(data.genotypes, data.variants, data.samples["sex"]).query("mismatch")
+    """
+    n_variants, n_samples, _ = _check_genotypes(genotypes)
+    if "chrom" not in variants.columns or len(variants) != n_variants:
+        raise MedaiInputError(f"'variants' must have a 'chrom' column and {n_variants} rows.")
+    sex = pd.Series(np.asarray(reported_sex)).astype(str).str.lower().replace({"1": "male", "0": "female",
+                                                                                 "1.0": "male", "0.0": "female"})
+    if len(sex) != n_samples:
+        raise MedaiInputError(f"'reported_sex' has {len(sex)} values for {n_samples} samples.")
+    on_x = np.flatnonzero(variants["chrom"].astype(str).isin(X_CHROMOSOMES).to_numpy())
+    if on_x.size == 0:
+        return pd.DataFrame({"x_variants": 0, "F": np.nan, "genetic_sex": "no X data", "reported_sex": sex,
+                             "mismatch": False})
+    d = _dosage_chunk(np.asarray(genotypes[on_x]))
+    called = d >= 0
+    # allele frequency from women's calls where sex is recorded (men's X is hemizygous), else everyone
+    women = (sex == "female").to_numpy()
+    ref = women if women.sum() >= 10 else np.ones(n_samples, dtype=bool)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(called[:, ref], d[:, ref], 0).sum(axis=1) / (2.0 * called[:, ref].sum(axis=1))
+    use = np.isfinite(p) & (np.minimum(p, 1 - p) >= min_maf)
+    cc = called & use[:, None]
+    observed = ((d != 1) & cc).sum(axis=0)
+    expected = ((1 - 2 * p * (1 - p))[:, None] * cc).sum(axis=0, where=cc)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = (observed - expected) / (cc.sum(axis=0) - expected)
+    genetic = np.where(f < female_max_f, "female", np.where(f > male_min_f, "male", "unclear"))
+    genetic = np.where(np.isfinite(f), genetic, "no X data")
+    mismatch = np.isin(genetic, ("female", "male")) & sex.isin(("female", "male")).to_numpy() & (genetic != sex)
+    return pd.DataFrame({"x_variants": cc.sum(axis=0), "F": f, "genetic_sex": genetic, "reported_sex": sex,
+                         "mismatch": mismatch | (genetic == "unclear")})

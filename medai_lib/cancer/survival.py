@@ -407,3 +407,135 @@ def bootstrap_cox_models(samples: pd.DataFrame, *, time, event, prs=None, column
         models.append(fit_cox_model(samples.iloc[i].reset_index(drop=True), time=t[i], event=e[i],
                                     prs=None if prs is None else prs[i], columns=columns, penalizer=0.01))
     return models
+
+
+@dataclass(frozen=True)
+class AverageRiskMultiple:
+    """Where "``multiple`` times the average risk" falls on a score, for one clinical profile.
+
+    Attributes
+    ----------
+    median_risk : float
+        Risk over ``years`` at the median (50th percentile) score.
+    average_risk : float
+        Average of that risk over the population's scores: what "average risk" means.
+    target_risk : float
+        ``multiple * average_risk``.
+    percentile : int or None
+        First whole percentile (1 to 99) of the score at which the risk reaches ``target_risk``; None when it
+        is not reached below the 99th.
+    multiple, years, age : float
+    """
+
+    median_risk: float
+    average_risk: float
+    target_risk: float
+    percentile: "int | None"
+    multiple: float
+    years: float
+    age: float
+
+
+def risk_at_multiple_of_average(model: "SurvivalModel", person: dict, population_prs, *, multiple: float = 1.5,
+                                years: float = 10.0, age: float = 50.0) -> AverageRiskMultiple:
+    """Translate "``multiple`` times the average risk" into absolute risks for one clinical profile.
+
+    The average risk over a population is not the risk at its median score: absolute risk rises faster than
+    linearly with the score (hazard ratios multiply), so the few people with the highest scores pull the
+    average above the median person's risk. A report that says "1.5 times average" compares with the
+    average.
+
+    Parameters
+    ----------
+    model : SurvivalModel
+        With a PRS term.
+    person : dict
+        Clinical covariates of the profile (e.g. ``{"sex": "female", "smoking": 0, "family_history": 0}``).
+    population_prs : array_like, shape (n,)
+        Scores of the reference population (the same genetic ancestry group).
+    multiple : float, default 1.5
+    years : float, default 10
+        Risk over the next ``years`` for someone cancer-free at ``age``.
+    age : float, default 50
+
+    Returns
+    -------
+    AverageRiskMultiple
+
+    Examples
+    --------
+    >>> # pos = risk_at_multiple_of_average(cox, {"sex": "female", "smoking": 0, "family_history": 0},
+    >>> #                                   cohort["prs"], multiple=1.5); pos.average_risk > pos.median_risk
+    """
+    if "prs" not in model.columns:
+        raise MedaiInputError("'model' has no PRS term: fit it with prs= to place a risk on the score.")
+    if not multiple > 0:
+        raise MedaiInputError(f"'multiple' must be positive; got {multiple!r}.")
+    prs = np.asarray(population_prs, dtype=float)
+    if prs.ndim != 1 or prs.size < 2 or not np.isfinite(prs).all():
+        raise MedaiInputError("'population_prs' must be a 1-D array of finite scores (at least two).")
+    grid = np.arange(1, 100)
+    profile = {**person, "age": float(age)}
+    everyone = pd.DataFrame([profile] * prs.size)
+    average = float(np.mean(model.absolute_risk(everyone, prs=prs, years=years)))
+    on_grid = model.absolute_risk(pd.DataFrame([profile] * grid.size), prs=np.percentile(prs, grid), years=years)
+    median = float(model.absolute_risk(pd.DataFrame([profile]), prs=[np.median(prs)], years=years)[0])
+    target = multiple * average
+    reached = np.flatnonzero(on_grid >= target)
+    return AverageRiskMultiple(median_risk=median, average_risk=average, target_risk=target,
+                               percentile=int(grid[reached[0]]) if reached.size else None,
+                               multiple=float(multiple), years=float(years), age=float(age))
+
+
+def absolute_risk_calibration(model: "SurvivalModel", samples: pd.DataFrame, *, time, event, prs=None,
+                              by_age: float = 70.0, n_groups: int = 5) -> pd.DataFrame:
+    """Observed against expected absolute risk by ``by_age``, in groups (fifths) of predicted risk.
+
+    Expected: the mean of the model's risk by ``by_age`` (from birth) in the group. Observed: 1 minus the
+    Kaplan-Meier estimate at ``by_age`` in the same group (lifelines), with its 95% interval, so censored
+    follow-up counts. Judge a model on people it was not fitted on.
+
+    Parameters
+    ----------
+    model : SurvivalModel
+    samples : DataFrame, n rows
+    time, event : array_like, shape (n,)
+        Age at diagnosis or censoring, and 1 = diagnosed.
+    prs : array_like, shape (n,), optional
+        When the model has a PRS term.
+    by_age : float, default 70
+    n_groups : int, default 5
+
+    Returns
+    -------
+    DataFrame
+        One row per group of predicted risk (lowest first) and a last row "all": ``n``, ``events``,
+        ``expected``, ``observed``, ``observed_low``, ``observed_high``, ``observed_to_expected``.
+
+    Examples
+    --------
+    >>> # absolute_risk_calibration(cox, test, time=test["event_age"], event=test["case"], prs=test["prs"])
+    """
+    from lifelines import KaplanMeierFitter
+
+    t, e = check_survival(time, event)
+    if len(t) != len(samples):
+        raise MedaiInputError(f"'time' has {len(t)} values for {len(samples)} rows of 'samples'.")
+    if not 2 <= int(n_groups) <= 20:
+        raise MedaiInputError(f"'n_groups' must be between 2 and 20; got {n_groups!r}.")
+    expected = model.absolute_risk(samples.reset_index(drop=True), prs=prs, by_age=by_age)
+    bins = pd.qcut(pd.Series(expected), int(n_groups), labels=False, duplicates="drop").to_numpy()
+    rows = []
+    for label, mask in [(f"{k + 1} of {bins.max() + 1}", bins == k) for k in range(bins.max() + 1)] + \
+            [("all", np.ones(len(t), dtype=bool))]:
+        with _quiet_lifelines():
+            km = KaplanMeierFitter().fit(t[mask], e[mask])
+            surv = float(km.survival_function_at_times(by_age).iloc[0])
+            ci = km.confidence_interval_survival_function_
+            row = ci[ci.index <= by_age].iloc[-1] if (ci.index <= by_age).any() else ci.iloc[0]
+        observed, exp = 1.0 - surv, float(np.mean(expected[mask]))
+        rows.append({"group": label, "n": int(mask.sum()), "events": int(e[mask].sum()), "expected": exp,
+                     "observed": observed, "observed_low": 1.0 - float(row.iloc[1]),
+                     "observed_high": 1.0 - float(row.iloc[0]),
+                     "observed_to_expected": observed / exp if exp > 0 else np.nan})
+    return pd.DataFrame(rows).set_index("group")
