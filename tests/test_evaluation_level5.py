@@ -249,3 +249,20 @@ def test_gap_interval_includes_zero_when_groups_are_alike():
             hits[metric].append(gaps.loc[metric, "ci_low"] < 0 < gaps.loc[metric, "ci_high"])
     for metric, values in hits.items():
         assert np.mean(values) >= 0.8, metric
+
+
+def test_stratified_monitoring_sees_a_shift_the_pooled_data_hide():
+    # ground truth: the two sites swap their case mix; pooled over sites nothing changes
+    rng = np.random.default_rng(12)
+    ref_site = np.repeat(["A", "B"], 500)
+    ref = np.where(ref_site == "A", 0.0, 1.5)[:, None] + rng.normal(size=(1000, 1))
+    site = np.tile(["A", "B"], 600)
+    new = np.where(site == "A", 1.5, 0.0)[:, None] + rng.normal(size=(1200, 1))
+    risk_of = lambda x: 1 / (1 + np.exp(-x[:, 0]))  # noqa: E731
+    batch = np.repeat(np.arange(10), 120)
+    pooled = monitor_batches(ref, risk_of(ref), new, risk_of(new), batch)
+    by_site = monitor_batches(ref, risk_of(ref), new, risk_of(new), batch, reference_strata=ref_site, strata=site)
+    assert pooled["input_alarm"].mean() <= 0.2
+    assert by_site["input_alarm"].mean() == 1.0
+    with pytest.raises(MedaiInputError, match="both reference_strata and strata"):
+        monitor_batches(ref, risk_of(ref), new, risk_of(new), batch, strata=site)
