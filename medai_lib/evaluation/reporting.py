@@ -162,6 +162,9 @@ class ModelCard:
     def _repr_html_(self) -> str:
         return self.to_html()
 
+    def __repr__(self) -> str:
+        return self.to_markdown()
+
 
 def model_card(results: Mapping, *, facts: Mapping | None = None) -> ModelCard:
     """A model card (Mitchell et al. 2019) whose numbers all come from ``results``.
