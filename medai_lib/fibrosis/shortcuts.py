@@ -166,7 +166,7 @@ def plot_cam_row(images, cams, scores, indices, *, lung_masks, markers, labels, 
     import matplotlib.pyplot as plt
     from matplotlib.cm import ScalarMappable
 
-    from medai_lib.fibrosis.explain import CAM_LABEL, plot_cam_overlay
+    from medai_lib.fibrosis.explain import plot_cam_overlay
 
     indices = list(indices)
     if not indices:
@@ -181,7 +181,7 @@ def plot_cam_row(images, cams, scores, indices, *, lung_masks, markers, labels, 
             ax.contour(np.asarray(markers[i], float), levels=[0.5], colors=["#F0E442"], linewidths=1,
                        linestyles=":")
     fig.colorbar(ScalarMappable(cmap="magma", norm=plt.Normalize(0, 1)), ax=axes[0].tolist(), shrink=0.9,
-                 label=CAM_LABEL)
+                 label="Grad-CAM (1: raised the score most)")
     fig.suptitle(title, fontsize="medium")
     return fig
 
