@@ -158,7 +158,7 @@ class TuningOptimism:
             rows[name] = {"mean": gap.mean(), "ci_low": gap.mean() - half, "ci_high": gap.mean() + half,
                           "min": gap.min(), "max": gap.max(), "studies_positive": int((gap > 0).sum()),
                           "studies": n}
-        return pd.DataFrame(rows).T
+        return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def random_settings(n_candidates: int, features: Sequence[str], *, min_features: int = 3,
