@@ -190,11 +190,12 @@ def _warm_up() -> bool:
         return True
 
 
-def _prepare(client=None):
-    """The client to use (None: the local scheduler), with sgkit's kernels ready here and on its workers."""
+def _prepare(client=None, *, kernels: bool = True):
+    """The client to use (None: the local scheduler), with sgkit's kernels ready here and, when the
+    computation uses them (``kernels``), on its workers."""
     client = _client(client)
     _warm_up()
-    if client is not None and id(client) not in _WARM_CLIENTS:
+    if kernels and client is not None and id(client) not in _WARM_CLIENTS:
         client.run(_warm_up)
         _WARM_CLIENTS.add(id(client))
     return client
@@ -205,7 +206,7 @@ def _compute(*collections, client=None, progress: bool = False, desc: str = "chu
     counting finished chunks when asked."""
     import dask
 
-    client = _prepare(client)
+    client = _prepare(client, kernels=False)
     if client is None:
         return dask.compute(*collections)
     if not progress:
@@ -995,7 +996,7 @@ def run_gwas(data, phenotype, *, covariates=None, method: str = "linear", sample
     from medai_lib.cancer.gwas import _design
 
     data = _as_store(data)
-    client = _prepare(client)
+    client = _prepare(client, kernels=method == "linear")
     n_variants, n_samples, _ = data.genotypes.shape
     vmask = _mask(variant_mask, n_variants, "variant_mask")
     smask = _mask(sample_mask, n_samples, "sample_mask")
