@@ -334,6 +334,17 @@ def test_plot_cohort_grid_shows_groups_by_site(cohort):
     plt.close(fig)
 
 
+def test_plot_cohort_grid_shows_unlabelled_real_images_by_site(cohort):
+    import matplotlib.pyplot as plt
+
+    real = FibrosisCohort(manifest=cohort.manifest.assign(severity=np.nan, label=np.nan), images=cohort.images,
+                          lung_masks=None)
+    fig = plot_cohort_grid(real)
+    assert len(fig.axes) == 3 and all(ax.images for ax in fig.axes)
+    assert fig.axes[0].get_ylabel() == "unlabelled" and "Synthetic" not in fig._suptitle.get_text()
+    plt.close(fig)
+
+
 def test_generation_leaves_the_global_numpy_state_alone():
     before = np.random.get_state()[1].copy()
     make_fibrosis_cohort(2, image_size=32, random_state=0)

@@ -34,7 +34,8 @@ def plot_cohort_grid(
     Parameters
     ----------
     cohort : FibrosisCohort
-        A synthetic cohort (its manifest has ``severity``); real cohorts are grouped by ``label``.
+        A synthetic cohort (its manifest has ``severity``); real cohorts are grouped by ``label``, or shown
+        by site in one row when they have no labels.
     sites : list of str, optional
         Columns; by default every site in the cohort (at most 4).
     groups : sequence of (name, low, high), default :data:`SEVERITY_GROUPS`
@@ -64,10 +65,13 @@ def plot_cohort_grid(
     if "site" not in m.columns:
         raise MedaiInputError("cohort.manifest has no 'site' column; pass a FibrosisCohort.")
     sites = list(sites) if sites is not None else sorted(m["site"].unique())[:4]
-    if m["severity"].notna().all():
+    synthetic = bool(m["severity"].notna().all())
+    if synthetic:
         masks_by_group = [(name, (m["severity"] >= lo) & (m["severity"] < hi)) for name, lo, hi in groups]
-    else:
+    elif m["label"].notna().any():
         masks_by_group = [("no finding", m["label"] == 0), ("finding", m["label"] == 1)]
+    else:  # real images without labels: show them by site
+        masks_by_group = [("unlabelled", m["label"].isna())]
     rng = np.random.default_rng(random_state)
     n_rows, n_cols = len(masks_by_group), len(sites)
     if fig is None:
@@ -96,6 +100,8 @@ def plot_cohort_grid(
                 ax.set_title(f"site {site}")
             if c == 0:
                 ax.set_ylabel(name, fontsize=11)
-    fig.suptitle("Synthetic PA chest radiographs by fibrosis severity (rows) and site (columns)", fontsize=10)
+    rows = "fibrosis severity" if synthetic else "label"
+    fig.suptitle(f"{'Synthetic' if synthetic else 'Your'} chest radiographs by {rows} (rows) and site (columns)",
+                 fontsize=10)
     fig.tight_layout()
     return fig
