@@ -3,13 +3,14 @@
 Run: ``.venv/bin/python bench/bench_apnea.py`` (one CPU thread). Writes bench/results/apnea.json and
 apnea.md, and the figures docs/figures/apnea_events.png and docs/figures/apnea_bland_altman.png.
 
-Targets: an 8-hour night of all channels simulated in < 2 s and scored in < 2 s on one core; on the
-benchmark cohort, the scorer agrees with the human reference scorer's AHI about as well as automated
-scoring does in validation studies, well but not perfectly: Bland-Altman bias within 4 events/h, limits of
-agreement within +-10 events/h, linear weighted kappa on severity between 0.6 and 0.9. The generator's
-events are graded, many near the thresholds, and the reference annotation has inter-scorer variability,
-so near-perfect agreement would mean the data are too easy. The noisy configuration (more artefact,
-weaker signals; the scorer was not tuned on it) is reported beside it.
+Targets: an 8-hour night of all channels simulated in < 2 s and scored in < 2 s on one core. On the
+benchmark cohort, in both configurations, the scorer applies the AASM rule without a systematic error:
+against the rule applied to the generator's latent events (3% or arousal), Bland-Altman bias within
++-1 event/h and linear weighted kappa on severity >= 0.85. Against the simulated human reference scorer
+(who misses some borderline events and is stricter or more lenient from night to night) it is reported
+beside, with looser bounds (|bias| <= 4 events/h, limits within +-10 events/h). The noisy configuration
+(more artefact, weaker signals; the scorer was not tuned on it) is reported beside the default one. The
+scorer's few calibrated constants were set on a development cohort (other seeds), never on this one.
 
 Run ``--figures DIR`` to write the figures elsewhere than docs/figures.
 """
@@ -112,9 +113,10 @@ def agreement(config: str) -> tuple[dict, np.ndarray, np.ndarray]:
            "reference_vs_rule_3a": summary(true, ref), "seconds": elapsed,
            "apnea_index_bias": float(np.mean(np.array(ai_scored) - np.array(ai_true))),
            "apnea_index_true_mean": float(np.mean(ai_true))}
+    r = out["rule_3a"]
+    out["targets_met"] = bool(abs(r["bias"]) <= 1.0 and r["kappa_linear"] >= 0.85)
     r = out["vs_reference_3a"]
-    out["targets_met"] = bool(abs(r["bias"]) <= 4.0 and r["loa"][0] >= -10 and r["loa"][1] <= 10
-                              and 0.6 <= r["kappa_linear"] <= 0.9)
+    out["reference_bounds_met"] = bool(abs(r["bias"]) <= 4.0 and r["loa"][0] >= -10 and r["loa"][1] <= 10)
     return out, ref, scored
 
 
@@ -182,7 +184,7 @@ def main() -> int:
         f"| score (AASM 2012) | {s['score_8h_s']:.2f} | {s['score_over_target']:.2f} | "
         f"{s['score_over_reference_fft']:.1f} |", "",
         f"Reference: one real FFT of 2.88 M samples took {s['reference_fft_2.88M_s']:.3f} s.", "",
-        f"## Scored vs reference AHI, benchmark cohort (n={default['n_subjects']}, 8-h nights)", "",
+        f"## Scored vs rule and vs reference AHI, benchmark cohort (n={default['n_subjects']}, 8-h nights)", "",
         "Reference: the human reference scorer's annotation (``night.reference_ahi``); rule: the AASM rule "
         "applied to the generator's latent events (``night.true_ahi``). Bias = second minus first.", "",
         "| configuration | comparison | bias [95% CI] | limits of agreement | r | kappa lin / quad "
@@ -196,7 +198,12 @@ def main() -> int:
     for res in (default, noisy):
         for rule in names:
             r = res[rule]
-            met = ("met" if res["targets_met"] else "NOT met") if rule == "vs_reference_3a" else "-"
+            if rule == "rule_3a":
+                met = "met" if res["targets_met"] else "NOT met"
+            elif rule == "vs_reference_3a":
+                met = "within bounds" if res["reference_bounds_met"] else "outside bounds"
+            else:
+                met = "-"
             lines.append(
                 f"| {res['config']} | {names[rule]} | {r['bias']:+.2f} "
                 f"[{r['bias_ci95'][0]:+.2f}, {r['bias_ci95'][1]:+.2f}] | "
@@ -208,10 +215,10 @@ def main() -> int:
               f"mean true apnea index {default['apnea_index_true_mean']:.1f}."]
     near = default["fraction_within_2_of_cutoff"]
     lines += ["", f"Subjects within 2 events/h of a cut-off (5, 15, 30): {near:.0%}.",
-              "Targets (scorer vs reference, 3% or arousal): |bias| <= 4 events/h, limits within "
-              "+-10 events/h, linear weighted kappa 0.6-0.9: good, not perfect, agreement, as between "
-              "automated and manual scoring in validation studies. The 4% rows compare with 4%-rule counts, "
-              "whose subjects were not",
+              "Target (scorer vs rule, 3% or arousal, both configurations): |bias| <= 1 event/h and linear "
+              "weighted kappa >= 0.85: no systematic error in applying the rule. Bounds against the "
+              "simulated reference scorer: |bias| <= 4 events/h, limits within +-10 events/h. The 4% rows "
+              "compare with 4%-rule counts, whose subjects were not",
               "placed near the cut-offs, so their kappas are less telling.", "",
               "Figures: docs/figures/apnea_bland_altman.png, docs/figures/apnea_events.png."]
     (RESULTS / "apnea.md").write_text("\n".join(lines) + "\n")

@@ -171,3 +171,17 @@ def test_noisy_night_and_artefacts_are_not_events():
     assert (healthy.artefacts["kind"] == "cannula_off").sum() >= 3
     result = score_night(healthy)
     assert result.ahi < healthy.true_ahi + 2.0 and result.odi < 2.5
+
+
+def test_a_desaturation_counts_for_one_event_only():
+    # Two events 15 s apart; only the first one desaturates (5%), its nadir 22 s after its end, i.e. while the
+    # second event is under way. The second event must not inherit the first one's desaturation.
+    from medai_lib.apnea.scoring import _desaturations_after
+
+    t = np.arange(400.0)
+    spo2 = 96.0 - 5.0 * np.clip(1 - np.abs(t - 142) / 20, 0, None)  # 96% -> 91% at 142 s -> 96% by 162 s
+    onsets, ends = np.array([100.0, 135.0]), np.array([120.0, 160.0])
+    desat = _desaturations_after(spo2, 1.0, onsets, ends)
+    assert desat[0] == pytest.approx(5.0) and desat[1] < 0.5
+    # the old association window (pre-event maximum vs the minimum up to 45 s after the end) gave both 5%
+    assert spo2[70:145].max() - spo2[140:205].min() == pytest.approx(5.0)

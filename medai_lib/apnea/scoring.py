@@ -25,6 +25,7 @@ _GRID = 4.0  # Hz, the grid on which envelopes are compared
 # the default synthetic cohort, never on the noisy one) put the edges back.
 _EXT_SCALE = 0.4
 _CORE_EXT = 1.5
+_HYPOPNEA_RATIO = 0.7  # AASM: peak flow excursion down by >= 30% from the pre-event baseline
 _MIN_RATES = {"flow": 8.0, "thorax": 8.0, "abdomen": 8.0, "spo2": 0.5, "eeg": 50.0, "emg": 50.0}
 
 
@@ -52,6 +53,9 @@ class ScoringResult:
         The denominator: total sleep time, or monitoring time without a hypnogram.
     hypopnea_rule : str
         ``"3a"`` (>=3% desaturation or arousal, AASM 2012 recommended) or ``"4"`` (>=4%).
+    per_sleep_hour : bool
+        True when a hypnogram gave the hours of sleep (the index is an AHI); False when the index is per
+        hour of monitoring time (a home sleep test: the REI, respiratory event index).
     """
 
     events: pd.DataFrame
@@ -62,6 +66,7 @@ class ScoringResult:
     arousal_index: float
     hours: float
     hypopnea_rule: str
+    per_sleep_hour: bool = True
 
     @property
     def severity(self) -> str:
@@ -146,6 +151,123 @@ def _clean_spo2(spo2: np.ndarray, fs: float) -> np.ndarray:
     return x
 
 
+def _desaturations_after(spo2: np.ndarray, fs: float, onsets: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """SpO2 fall (in %) that follows each event, each fall counted for one event only.
+
+    The nadir is sought from the event's end to 45 s after it (the usual lag of the oximeter and the
+    circulation), but not past the next event's onset plus 10 s nor before the previous event's nadir;
+    the fall is measured from the highest SpO2 between the event's onset (or the previous nadir, if later)
+    and that nadir. A desaturation that belongs to the previous event is thereby not counted twice.
+    """
+    out = np.zeros(len(onsets))
+    last_nadir = -np.inf
+    n = len(spo2)
+    for k, (on, end) in enumerate(zip(onsets, ends)):
+        nxt = onsets[k + 1] + 10.0 if k + 1 < len(onsets) else np.inf
+        na = int(max(end - 5.0, last_nadir + 1.0, on + 5.0) * fs)
+        nb = int(min(end + 45.0, nxt) * fs)
+        if nb <= na or na >= n:
+            continue
+        seg = spo2[na:min(nb, n)]
+        if not np.isfinite(seg).any():
+            continue
+        i_nadir = na + int(np.nanargmin(seg))
+        pa = int(max(on - 10.0, last_nadir) * fs)
+        peak = float(np.nanmax(spo2[max(pa, 0):i_nadir + 1]))
+        out[k] = peak - float(spo2[i_nadir])
+        last_nadir = i_nadir / fs
+    return out
+
+
+def _candidates(ratio: np.ndarray, effort: np.ndarray, spo2: np.ndarray, fs_o: float, ar_on: np.ndarray,
+                stage_sec: "np.ndarray | None", window: float) -> pd.DataFrame:
+    """Every run of >= 30% flow reduction with what the rules need to judge it (one row per run)."""
+    # the sliding window widens a run by about half a window on each side and the 30% threshold
+    # sits partway down the breath-amplitude ramps; calibrated on a development cohort
+    ext = _EXT_SCALE * window / 2
+    ext_core = _CORE_EXT * window
+    starts, stops = _runs(ratio < 0.7)
+    n_grid = len(ratio)
+    grid_t = np.arange(n_grid) / _GRID
+    rows = []
+    for a, b in zip(starts, stops):
+        seg = ratio[a:b]
+        if (b - a) / _GRID + 2 * ext < 8.0:
+            continue
+        # event edges where the amplitude is halfway between baseline and the event's floor
+        level = (1.0 + float(seg.min())) / 2.0
+        lo = max(a - int(10 * _GRID), 0)
+        above = np.flatnonzero(ratio[lo:a] >= level)
+        a2 = lo + above[-1] + 1 if len(above) else lo
+        hi = min(b + int(10 * _GRID), n_grid)
+        above = np.flatnonzero(ratio[b:hi] >= level)
+        b2 = b + above[0] if len(above) else hi
+        onset = max(grid_t[a2] - ext, 0.0)
+        end = grid_t[b2 - 1] + ext
+        if end - onset < 10.0:
+            continue
+        flat_a, flat_b = _runs(seg <= 0.1)
+        longest = ((flat_b - flat_a).max() / _GRID + ext_core) if len(flat_a) else 0.0
+        in_sleep = True
+        if stage_sec is not None:
+            mid = int(min((onset + end) / 2, len(stage_sec) - 1))
+            in_sleep = bool(stage_sec[mid] in SLEEP_STAGES)
+        core = seg <= 0.1
+        eff_core = effort[a:b][core]
+        # pre-event baseline (AASM): the typical breath of the stable breathing in the 2 minutes before
+        pre = ratio[max(a2 - int(120 * _GRID), 0):a2]
+        pre = pre[pre >= 0.7]
+        pre_base = float(np.median(pre)) if len(pre) >= 10 * _GRID else 1.0
+        rows.append({"onset_s": onset, "duration_s": end - onset, "min_ratio": float(seg.min()),
+                     "median_ratio": float(np.median(ratio[a2:b2])), "pre_base": pre_base,
+                     "below_s": float((b - a) / _GRID + 2 * ext), "longest_flat_s": longest,
+                     "effort": float(np.median(effort[a:b])), "in_sleep": in_sleep,
+                     "absent": float((eff_core < 0.25).mean()) if len(eff_core) else 0.0,
+                     "absent_first": float((eff_core[: max(len(eff_core) // 4, 1)] < 0.25).mean())
+                     if len(eff_core) else 0.0,
+                     "absent_last": float((eff_core[-max(len(eff_core) // 3, 1):] < 0.25).mean())
+                     if len(eff_core) else 0.0,
+                     "arousal": bool(np.any((ar_on >= end - 6) & (ar_on <= end + 6)))})
+    cols = ["onset_s", "duration_s", "min_ratio", "median_ratio", "pre_base", "below_s", "longest_flat_s", "effort",
+            "in_sleep", "absent", "absent_first", "absent_last", "arousal"]
+    cands = pd.DataFrame(rows, columns=cols)
+    on = cands["onset_s"].to_numpy(float)
+    cands["desat_pct"] = _desaturations_after(spo2, fs_o, on, on + cands["duration_s"].to_numpy(float))
+    return cands
+
+
+def _classify(cands: pd.DataFrame, hypopnea_rule: str) -> pd.DataFrame:
+    """Apply the AASM rules to the candidates: which are apneas (and of which type), hypopneas, or nothing."""
+    rows = []
+    for c in cands.itertuples(index=False):
+        if c.duration_s > 120.0 and c.median_ratio < 0.1 and c.effort > 0.5:
+            continue  # flat flow for minutes with normal effort: cannula off, not an apnea
+        if not c.in_sleep:
+            continue
+        if c.longest_flat_s >= 45.0 and c.desat_pct < 2.0 and not c.arousal and c.effort > 0.5:
+            continue  # a minute without flow, steady effort, no desaturation, no arousal: signal loss
+        if c.longest_flat_s >= 10.0:
+            if c.absent > 0.7:
+                etype = "central_apnea"
+            elif c.absent_first > 0.7 and c.absent_last < 0.3:
+                etype = "mixed_apnea"
+            else:
+                etype = "obstructive_apnea"
+        else:
+            # >= 30% below the pre-event baseline over the event as a whole, not at its lowest breath: the
+            # lowest point of a noisy amplitude trace dips below 70% in many shallower disturbances
+            if c.median_ratio > _HYPOPNEA_RATIO * c.pre_base:
+                continue
+            # 0.01% slack: EDF stores SpO2 with a finite digital resolution
+            ok = c.desat_pct >= 2.99 or c.arousal if hypopnea_rule == "3a" else c.desat_pct >= 3.99
+            if not ok:
+                continue
+            etype = "hypopnea"
+        rows.append((c.onset_s, c.duration_s, etype, c.min_ratio, c.desat_pct, c.arousal))
+    return pd.DataFrame(rows, columns=["onset_s", "duration_s", "type", "min_ratio", "desat_pct", "arousal"])
+
+
+
 def score_psg(
     signals: Mapping[str, np.ndarray],
     sfreq: Mapping[str, float],
@@ -158,8 +280,14 @@ def score_psg(
 
     Apnea: flow amplitude (peak-to-trough, per breath) down by >= 90% from the pre-event baseline
     for >= 10 s; obstructive if effort continues, central if effort is absent, mixed if absent
-    first and then resumes. Hypopnea: down by >= 30% for >= 10 s with a >= 3% desaturation or an
+    first and then resumes. Hypopnea: down by >= 30% for >= 10 s (the event's median amplitude against
+    the median of the stable breathing in the 2 minutes before it) with a >= 3% desaturation or an
     EEG arousal (rule ``"3a"``), or with a >= 4% desaturation (rule ``"4"``).
+
+    A desaturation belongs to an event when its nadir falls between the event's end and 45 s after it
+    (and before the next event is well under way); its depth is measured from the highest SpO2 since the
+    event began (or since the previous event's nadir), so one fall is never credited to two events. An
+    arousal belongs to an event when it starts within 6 s of the event's end.
 
     Parameters
     ----------
@@ -237,7 +365,6 @@ def score_psg(
     ratio = uniform_filter1d(env / np.maximum(base, 1e-9), max(int(period * _GRID / 2), 1), mode="nearest")
     effort = np.maximum(env_t / np.maximum(_rolling_quantile(env_t, win, 0.7), 1e-9),
                         env_a / np.maximum(_rolling_quantile(env_a, win, 0.7), 1e-9))
-    grid_t = np.arange(len(env)) / _GRID
 
     # --- SpO2 and arousals
     fs_o = float(sfreq["spo2"])
@@ -252,70 +379,8 @@ def score_psg(
         if hypopnea_rule == "3a":
             logger.warning("no EEG channel: hypopneas are scored on desaturation only")
 
-    # --- candidate events: runs of >= 30% flow reduction
-    # the sliding window widens a run by about half a window on each side and the 30% threshold
-    # sits partway down the breath-amplitude ramps; calibrated on the default synthetic cohort
-    ext = _EXT_SCALE * window / 2
-    ext_core = _CORE_EXT * window
-    starts, stops = _runs(ratio < 0.7)
-    rows = []
-    ar_on = arousals["onset_s"].to_numpy()
-    n_grid = len(ratio)
-    for k, (a, b) in enumerate(zip(starts, stops)):
-        seg = ratio[a:b]
-        if (b - a) / _GRID + 2 * ext < 8.0:
-            continue
-        # event edges where the amplitude is halfway between baseline and the event's floor
-        level = (1.0 + float(seg.min())) / 2.0
-        lo = max(a - int(10 * _GRID), 0)
-        above = np.flatnonzero(ratio[lo:a] >= level)
-        a2 = lo + above[-1] + 1 if len(above) else lo
-        hi = min(b + int(10 * _GRID), n_grid)
-        above = np.flatnonzero(ratio[b:hi] >= level)
-        b2 = b + above[0] if len(above) else hi
-        onset = max(grid_t[a2] - ext, 0.0)
-        end = grid_t[b2 - 1] + ext
-        dur = end - onset
-        if dur < 10.0:
-            continue
-        flat_a, flat_b = _runs(seg <= 0.1)
-        longest = ((flat_b - flat_a).max() / _GRID + ext_core) if len(flat_a) else 0.0
-        if dur > 120.0 and np.median(seg) < 0.1 and np.median(effort[a:b]) > 0.5:
-            continue  # flat flow for minutes with normal effort: cannula off, not an apnea
-        if stage_sec is not None:
-            mid = int(min((onset + end) / 2, len(stage_sec) - 1))
-            if stage_sec[mid] not in SLEEP_STAGES:
-                continue
-        # desaturation: pre-event baseline vs nadir up to 45 s after the end
-        next_onset = grid_t[starts[k + 1]] if k + 1 < len(starts) else np.inf
-        pa, pb = int(max(onset - 30, 0) * fs_o), int((onset + 10) * fs_o)
-        na, nb = int((onset + 5) * fs_o), int(min(end + 45, next_onset + 15) * fs_o)
-        desat = float(np.nanmax(spo2[pa:max(pb, pa + 1)]) - np.nanmin(spo2[na:max(nb, na + 1)])) \
-            if nb > na and pa < len(spo2) else 0.0
-        aro = bool(np.any((ar_on >= end - 6) & (ar_on <= end + 6)))
-        if longest >= 45.0 and desat < 2.0 and not aro and np.median(effort[a:b]) > 0.5:
-            # a minute without flow, steady effort, no desaturation, no arousal: signal loss
-            continue
-        if longest >= 10.0:
-            core = seg <= 0.1
-            eff = effort[a:b][core]
-            absent = eff < 0.25
-            if absent.mean() > 0.7:
-                etype = "central_apnea"
-            elif (absent[: max(len(absent) // 4, 1)].mean() > 0.7
-                  and absent[-max(len(absent) // 3, 1):].mean() < 0.3):
-                etype = "mixed_apnea"
-            else:
-                etype = "obstructive_apnea"
-        else:
-            # 0.01% slack: EDF stores SpO2 with a finite digital resolution
-            ok = desat >= 2.99 or aro if hypopnea_rule == "3a" else desat >= 3.99
-            if not ok:
-                continue
-            etype = "hypopnea"
-        rows.append((onset, dur, etype, float(seg.min()), desat, aro))
-    events = pd.DataFrame(rows, columns=["onset_s", "duration_s", "type", "min_ratio", "desat_pct",
-                                         "arousal"])
+    cands = _candidates(ratio, effort, spo2, fs_o, arousals["onset_s"].to_numpy(), stage_sec, window)
+    events = _classify(cands, hypopnea_rule)
 
     # --- oxygen desaturation index
     thr = 3.0 if hypopnea_rule == "3a" else 4.0
@@ -337,7 +402,8 @@ def score_psg(
     ar_index = len(arousals) / hours if hours > 0 else 0.0
     return ScoringResult(events=events, arousals=arousals, desaturations=desats, ahi=float(ahi),
                          odi=float(odi),
-                         arousal_index=float(ar_index), hours=float(hours), hypopnea_rule=hypopnea_rule)
+                         arousal_index=float(ar_index), hours=float(hours), hypopnea_rule=hypopnea_rule,
+                         per_sleep_hour=hypnogram is not None)
 
 
 def score_night(recording, *, hypopnea_rule: str = "3a", use_hypnogram: bool = True,
@@ -389,7 +455,7 @@ def score_night(recording, *, hypopnea_rule: str = "3a", use_hypnogram: bool = T
 
 #: Version of :func:`score_cohort`'s table: bump it whenever the scorer's output changes, so cached scores
 #: are not reused. (The cache key also holds a hash of this module's and the simulator's source.)
-SCORER_VERSION = "1"
+SCORER_VERSION = "2"
 
 _COHORT_COLUMNS = ("subject_id", "true_ahi", "true_ahi_4pct", "reference_ahi", "tst_h", "ahi", "odi",
                    "arousal_index", "hours", "n_events", "severity")
