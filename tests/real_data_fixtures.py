@@ -9,6 +9,8 @@ the same code path as a user's copy of the real dataset.
 - ``write_sleep_edf``: Sleep-EDF Expanded, sleep-cassette (``SC4ssNE0-PSG.edf`` with EEG Fpz-Cz / Pz-Oz
   and horizontal EOG at 100 Hz, oro-nasal respiration, submental EMG and rectal temperature at 1 Hz, plus
   ``SC4ssNEC-Hypnogram.edf`` with R&K stages as EDF+ annotations).
+- ``write_unscored_psg_folder``: unscored EDF+ nights (no hypnogram, no events) in the flat or SHHS layout,
+  one of them a home test (no EEG) named ``.rec``.
 - ``write_genotype_folder``: a study folder with ``genotypes.vcf.gz`` and ``phenotypes.csv`` only.
 """
 from __future__ import annotations
@@ -54,8 +56,11 @@ def write_chestxray14(folder, *, n_patients: int = 24, image_size: int = 256, ra
     return folder
 
 
-def write_sleep_edf(folder, *, hours: float = 1.5, n_records: int = 2, random_state: int = 0) -> Path:
-    """Write ``n_records`` sleep-cassette recordings in the Sleep-EDF layout; returns the folder."""
+def write_sleep_edf(folder, *, hours: float = 1.5, n_records: int = 2, random_state: int = 0,
+                    with_hypnogram: bool = True) -> Path:
+    """Write ``n_records`` sleep-cassette recordings in the Sleep-EDF layout; returns the folder.
+
+    ``with_hypnogram=False`` leaves out the ``*-Hypnogram.edf`` files (recordings not yet staged)."""
     import edfio
 
     from medai_lib.apnea import make_night
@@ -99,7 +104,40 @@ def write_sleep_edf(folder, *, hours: float = 1.5, n_records: int = 2, random_st
             start += (j - i) * night.epoch_s
             i = j
         stages.append(edfio.EdfAnnotation(start, 30000.0, "Sleep stage ?"))  # as the release ends
-        edfio.Edf([], annotations=stages).write(folder / f"SC40{k}1EC-Hypnogram.edf")
+        if with_hypnogram:
+            edfio.Edf([], annotations=stages).write(folder / f"SC40{k}1EC-Hypnogram.edf")
+    return folder
+
+
+def write_unscored_psg_folder(folder, *, layout: str = "flat", hours: float = 1.0, random_state: int = 0) -> Path:
+    """Write unscored nights (no hypnogram, no events, no arousals, no annotation files); returns the folder.
+
+    ``layout="flat"``: ``HST-0001.rec``, a home sleep apnea test (flow, effort belts, SpO2, position; no EEG)
+    with SHHS-style labels and the common ``.rec`` name, and ``PSG-0002.edf``, a full montage with AASM-style
+    labels. ``layout="shhs"``: ``edfs/shhs1/shhs1-200001.edf`` (full montage, SHHS labels) and no
+    ``annotations-events-nsrr`` folder.
+    """
+    import dataclasses as dc
+
+    from medai_lib.apnea import make_night, write_psg_edf
+
+    folder = Path(folder)
+    home = ("flow", "thorax", "abdomen", "spo2", "position")
+    full = home + ("eeg", "eog", "emg", "ecg")
+    if layout == "flat":
+        files = [(folder / "HST-0001.rec", home, "shhs", 25.0), (folder / "PSG-0002.edf", full, "aasm", 10.0)]
+    elif layout == "shhs":
+        files = [(folder / "edfs" / "shhs1" / "shhs1-200001.edf", full, "shhs", 25.0)]
+    else:
+        raise ValueError(f"layout must be 'flat' or 'shhs'; got {layout!r}")
+    for k, (path, channels, labels, ahi) in enumerate(files):
+        night = make_night(hours=hours, target_ahi=ahi, channels=channels, subject_id=path.stem,
+                           random_state=random_state + k)
+        bare = dc.replace(night, hypnogram=np.array([], dtype="<U2"), events=night.events.iloc[:0],
+                          arousals=night.arousals.iloc[:0])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_psg_edf(bare, path.with_suffix(".edf.tmp"), labels=labels)
+        path.with_suffix(".edf.tmp").rename(path)
     return folder
 
 

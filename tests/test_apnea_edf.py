@@ -97,6 +97,26 @@ def test_truncated_file_is_named(edf_path, tmp_path):
         read_edf_header(tmp_path / "junk.edf")
 
 
+def test_an_edf_named_rec_loads_like_the_edf(night, edf_path, tmp_path):
+    # ".rec" is a common name for EDF files; MNE accepts only ".edf" for a path, the loader must not care
+    rec_path = tmp_path / "NIGHT01.REC"
+    shutil.copy(edf_path, rec_path)
+    a, b = read_psg(edf_path), read_psg(rec_path)
+    assert a.sfreq == b.sfreq
+    for ch in a.signals:
+        np.testing.assert_array_equal(a.signals[ch], b.signals[ch])
+    np.testing.assert_array_equal(a.hypnogram, b.hypnogram)
+    assert len(b.events) == int(night.events["scored"].sum())
+    raw = read_psg_raw(rec_path, channels=("flow", "thorax", "abdomen"))
+    np.testing.assert_allclose(raw.get_data()[0], read_psg_raw(edf_path, channels=("flow",)).get_data()[0])
+    listing = list_psg_recordings(tmp_path)
+    assert list(listing["psg_path"]) == [rec_path]
+    # a file that is no EDF at all, under the same name, is named with what to do
+    (tmp_path / "NIGHT01.REC").write_bytes(b"PK\x03\x04 a zip archive" * 20)
+    with pytest.raises(MedaiInputError, match=r"NIGHT01.REC is not an EDF file.*export it as EDF"):
+        read_psg(tmp_path / "NIGHT01.REC")
+
+
 def _write(path, signals, annotations=()):
     edfio.Edf([edfio.EdfSignal(np.asarray(x, float), fs, label=lab) for lab, fs, x in signals],
               annotations=[edfio.EdfAnnotation(*a) for a in annotations]).write(path)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from medai_lib.apnea import make_night, read_psg_raw, write_psg_edf
-from medai_lib.apnea.mne_tools import plot_stage_spectra, stage_epochs
+from medai_lib.apnea.mne_tools import plot_stage_spectra, recording_to_raw, stage_epochs
 from medai_lib.errors import MedaiInputError
 
 
@@ -34,10 +34,28 @@ def test_delta_power_highest_in_n3(night_raw):
     assert len(ax.lines) == len(epochs.event_id)
 
 
-def test_no_stage_annotations(night_raw):
-    _, raw = night_raw
+def test_no_stage_annotations_give_unstaged_epochs(night_raw, caplog):
+    night, raw = night_raw
     bare = raw.copy().set_annotations(None)
-    with pytest.raises(MedaiInputError, match="no sleep-stage annotations"):
-        stage_epochs(bare)
+    with caplog.at_level("WARNING"):
+        epochs = stage_epochs(bare)
+    assert "no sleep-stage annotations" in caplog.text
+    assert list(epochs.event_id) == ["unstaged"] and len(epochs) == len(night.hypnogram)
+    import matplotlib
+    matplotlib.use("Agg")
+    ax = plot_stage_spectra(epochs)
+    assert len(ax.lines) == 1 and "no sleep staging" in ax.get_title()
+    assert "no EEG" in plot_stage_spectra(None).texts[0].get_text()
     with pytest.raises(TypeError, match="mne.io.Raw"):
         stage_epochs(np.zeros(3))
+
+
+def test_recording_to_raw_carries_the_hypnogram(night_raw):
+    night, raw_from_file = night_raw
+    raw = recording_to_raw(night)
+    np.testing.assert_allclose(raw.get_data()[0][: 1000], raw_from_file.get_data()[0][: 1000], atol=2e-7)
+    epochs = stage_epochs(raw)
+    stages, counts = np.unique(night.hypnogram, return_counts=True)
+    assert {s: len(epochs[s]) for s in stages} == dict(zip(stages, counts))
+    with pytest.raises(MedaiInputError, match="no \\['ecg'\\] channel"):
+        recording_to_raw(night, channels=("ecg",))

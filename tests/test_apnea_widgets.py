@@ -59,6 +59,33 @@ def test_psg_browser(night):
         PSGBrowser(night, channels=("ecg",))
 
 
+def test_psg_browser_without_a_hypnogram_and_its_static_snapshot(night):
+    import dataclasses
+
+    unstaged = dataclasses.replace(night, hypnogram=np.array([], dtype="<U2"))
+    b = PSGBrowser(unstaged, window_s=120)
+    assert b.displayed["stage"] == "?" and "no sleep staging" in b.displayed["caption"]
+    snap = b.snapshot()
+    assert snap.data == b.image.value and snap.data[:4] == b"\x89PNG"
+    assert "image/png" in snap._repr_mimebundle_()[0]
+
+
+def test_spo2_axis_is_fixed_not_autoscaled():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from medai_lib.apnea.plotting import set_spo2_axis
+
+    _, ax = plt.subplots()
+    set_spo2_axis(ax, 96.5 + 0.5 * np.sin(np.arange(120)))  # 96-97%: noise, not a desaturation
+    assert ax.get_ylim() == (85.0, 100.5)
+    set_spo2_axis(ax, np.r_[np.full(60, 95.0), np.full(10, 78.0), np.zeros(5)])  # probe-off zeros ignored
+    assert ax.get_ylim() == (76.0, 100.5)
+    plt.close("all")
+
+
 def test_flow_reductions_find_true_events(night):
     from medai_lib.apnea import flow_amplitude_ratio, flow_reductions
 

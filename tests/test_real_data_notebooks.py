@@ -12,7 +12,12 @@ import pandas as pd
 import pytest
 
 from conftest import run_medai
-from real_data_fixtures import write_chestxray14, write_genotype_folder, write_sleep_edf
+from real_data_fixtures import (
+    write_chestxray14,
+    write_genotype_folder,
+    write_sleep_edf,
+    write_unscored_psg_folder,
+)
 
 
 def _execute(notebook: str, data_dir, out, parameters: dict) -> dict:
@@ -61,6 +66,34 @@ def test_apnea_notebook_on_a_sleep_edf_folder(tmp_path):
     metrics = _run("course/03_apnea/01_polysomnography_with_mne.ipynb", folder, tmp_path / "out")
     assert metrics["total_sleep_time_h"] == pytest.approx(sleep_s / 3600, abs=0.01)
     assert metrics["sleep_efficiency"] == pytest.approx(sleep_s / length_s, abs=0.002)
+
+
+# Unscored nights in each documented layout, with every optional part left out: no hypnogram, no scored
+# events, no annotation files. The flat folder's first night is a home sleep test (no EEG) named ``.rec``.
+@pytest.mark.parametrize("layout", ["flat", "shhs", "sleep-edf"])
+def test_apnea_notebook_on_unscored_nights(tmp_path, layout):
+    from medai_lib.apnea import list_psg_recordings, read_psg, score_psg
+
+    if layout == "sleep-edf":
+        folder = write_sleep_edf(tmp_path / layout, hours=1.0, n_records=1, with_hypnogram=False)
+    else:
+        folder = write_unscored_psg_folder(tmp_path / layout, layout=layout, hours=1.0)
+    notebook = "course/03_apnea/01_polysomnography_with_mne.ipynb"
+    metrics = _run(notebook, folder, tmp_path / "out")
+    assert metrics["total_sleep_time_h"] is None and metrics["sleep_efficiency"] is None  # nothing invented
+    printed = _printed(tmp_path / "out", notebook)
+    first = list_psg_recordings(folder).iloc[0]
+    if layout == "sleep-edf":  # no SpO2 or effort belts: nothing to score
+        assert "n_scored_events" not in metrics and "events cannot be scored" in printed
+        assert "epochs of 30 s: {'unstaged'" in printed
+        return
+    rec = read_psg(first["psg_path"])
+    assert metrics["n_scored_events"] == len(score_psg(rec.signals, rec.sfreq).events) > 0
+    if layout == "flat":
+        assert first["psg_path"].suffix == ".rec"
+        assert "no EEG channel" in printed
+    else:
+        assert "epochs of 30 s: {'unstaged'" in printed
 
 
 def test_cancer_notebook_on_a_genotype_folder(tmp_path):

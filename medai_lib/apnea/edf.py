@@ -154,7 +154,8 @@ def read_edf_header(path: "str | os.PathLike") -> EdfHeader:
     with open(path, "rb") as fid:
         head = fid.read(256)
         if len(head) < 256 or head[:8].strip() not in (b"0",):
-            raise MedaiInputError(f"{path} is not an EDF file (bad or short 256-byte header).")
+            raise MedaiInputError(f"{path} is not an EDF file (bad or short 256-byte header); export it as EDF "
+                                  "or EDF+ from the acquisition software.")
         try:
             patient = head[8:88].decode("latin-1").strip()
             recording = head[88:168].decode("latin-1").strip()
@@ -379,6 +380,17 @@ def _events_from(ann: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return events, arousals
 
 
+def _read_raw_edf(path: Path, include: list[str]):
+    """``mne.io.read_raw_edf`` for any file name: MNE accepts only the ``.edf`` suffix for a path, so
+    an EDF stored under another name (``.rec`` is common) is handed over as an open file."""
+    import mne
+
+    if path.suffix.lower() == ".edf":
+        return mne.io.read_raw_edf(path, include=include, preload=True, verbose="error")
+    with open(path, "rb") as fh:
+        return mne.io.read_raw_edf(fh, include=include, preload=True, verbose="error")
+
+
 def read_psg(
     path: "str | os.PathLike",
     *,
@@ -418,7 +430,6 @@ def read_psg(
     >>> rec.sfreq  # doctest: +SKIP
     {'flow': 32.0, 'thorax': 32.0, 'abdomen': 32.0, 'spo2': 1.0, 'eeg': 100.0, 'emg': 100.0}
     """
-    import mne
 
     hdr = read_edf_header(path)
     found = match_channels(hdr.labels, channels, optional=optional_channels, path=hdr.path)
@@ -447,8 +458,7 @@ def read_psg(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                raw = mne.io.read_raw_edf(hdr.path, include=[found[c] for c in chs], preload=True,
-                                          verbose="error")
+                raw = _read_raw_edf(hdr.path, [found[c] for c in chs])
             except Exception as exc:  # noqa: BLE001
                 raise MedaiInputError(
                     f"MNE could not read {hdr.path}: {exc}. The file may be corrupt."
@@ -497,12 +507,14 @@ def read_psg_raw(
     >>> raw.ch_names  # doctest: +SKIP
     ['flow', 'thorax', 'abdomen']
     """
-    import mne
 
     hdr = read_edf_header(path)
     found = match_channels(hdr.labels, channels, optional=optional_channels, path=hdr.path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        raw = mne.io.read_raw_edf(hdr.path, include=list(found.values()), preload=True, verbose="error")
+        try:
+            raw = _read_raw_edf(hdr.path, list(found.values()))
+        except Exception as exc:  # noqa: BLE001
+            raise MedaiInputError(f"MNE could not read {hdr.path}: {exc}. The file may be corrupt.") from exc
     raw.rename_channels({lab: ch for ch, lab in found.items()})
     return raw

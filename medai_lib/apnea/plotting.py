@@ -79,8 +79,7 @@ def plot_psg_window(
         ax.set_ylabel(_LABELS.get(ch, ch), rotation=0, ha="right", va="center", fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
         if ch == "spo2":
-            lo = np.nanmin(x) if len(x) else 90
-            ax.set_ylim(min(lo - 1, 90), 100)
+            set_spo2_axis(ax, x)
         if events is not None:
             sel = events[(events["onset_s"] < end_s) & (events["onset_s"] + events["duration_s"] > start_s)]
             for ev in sel.itertuples(index=False):
@@ -112,6 +111,43 @@ def plot_psg_window(
 
 
 _STAGE_LEVEL = {"W": 4, "R": 3, "N1": 2, "N2": 1, "N3": 0}
+
+
+def set_spo2_axis(ax, spo2) -> None:
+    """A fixed SpO2 scale, from 85% (or below the lowest valid value shown) to 100%.
+
+    An autoscaled axis stretches 1% of oximeter noise to the height of the panel, so that noise looks
+    like a desaturation; a sleep report draws SpO2 on a fixed scale. Samples below 50% (probe off) are
+    left out of the range.
+    """
+    x = np.asarray(spo2, dtype=float)
+    valid = x[np.isfinite(x) & (x >= 50)]
+    lo = min(85.0, float(np.floor(valid.min())) - 2.0) if len(valid) else 85.0
+    ax.set_ylim(max(lo, 50.0), 100.5)
+
+
+def plot_hypnogram_or_note(hypnogram, *, epoch_s: float = 30.0, ax=None,
+                           window: "tuple[float, float] | None" = None, duration_s: "float | None" = None):
+    """:func:`plot_hypnogram`, or, for a recording without staging, an empty panel that says so.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if hypnogram is not None and len(hypnogram) > 0:
+        return plot_hypnogram(hypnogram, epoch_s=epoch_s, ax=ax, window=window)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(10, 2))
+    hours = (duration_s or 0.0) / 3600.0
+    ax.text(0.5, 0.5, "no sleep staging in this recording (no hypnogram)", ha="center", va="center",
+            transform=ax.transAxes, color="0.3")
+    ax.set(xlabel="hours since lights off", yticks=[], xlim=(0, hours if hours > 0 else 1))
+    if window is not None:
+        ax.axvspan(window[0] / 3600.0, window[1] / 3600.0, color="#0072B2", alpha=0.3, lw=0)
+    ax.spines[["top", "right"]].set_visible(False)
+    return ax
 
 
 def plot_hypnogram(hypnogram, *, epoch_s: float = 30.0, ax=None, window: "tuple[float, float] | None" = None):

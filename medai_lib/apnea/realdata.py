@@ -11,7 +11,8 @@ SHHS / NSRR-style::
     edfs/shhs1/shhs1-200001.edf
     annotations-events-nsrr/shhs1/shhs1-200001-nsrr.xml
 
-Flat EDF+ folder (what :func:`medai_lib.apnea.write_psg_edf` writes): ``*.edf`` with annotations inside.
+Flat EDF+ folder (what :func:`medai_lib.apnea.write_psg_edf` writes): ``*.edf`` (or ``*.rec``) with
+annotations inside, or without any (no hypnogram, no scored events: a home test or a plain export).
 
 PhysioNet Apnea-ECG::
 
@@ -28,6 +29,10 @@ import numpy as np
 import pandas as pd
 
 from medai_lib.errors import MedaiInputError
+
+
+#: File name endings of EDF recordings (``.rec`` is a common name for the same format).
+EDF_SUFFIXES = (".edf", ".rec")
 
 
 def _data_dir(data_dir: "str | os.PathLike") -> Path:
@@ -63,20 +68,21 @@ def list_psg_recordings(data_dir: "str | os.PathLike", *, layout: str = "auto") 
             hyps = {p.name[:7]: p for p in root.rglob("*-Hypnogram.edf")}
             rows = [(p.name[:7], p, hyps.get(p.name[:7])) for p in psgs]
         elif lay == "shhs":
-            edfs = sorted(root.glob("edfs/*/*.edf"))
+            edfs = sorted(p for p in root.glob("edfs/*/*") if p.suffix.lower() in EDF_SUFFIXES)
             rows = []
             for p in edfs:
                 xml = root / "annotations-events-nsrr" / p.parent.name / f"{p.stem}-nsrr.xml"
                 rows.append((p.stem, p, xml if xml.is_file() else None))
         elif lay == "flat":
-            rows = [(p.stem, p, None) for p in sorted(root.glob("*.edf"))]
+            rows = [(p.stem, p, None) for p in sorted(root.iterdir())
+                    if p.is_file() and p.suffix.lower() in EDF_SUFFIXES]
         else:
             raise MedaiInputError(f"layout must be 'auto', 'sleep-edf', 'shhs' or 'flat'; got {layout!r}.")
         if rows:
             return pd.DataFrame(rows, columns=["record", "psg_path", "annotations_path"])
     raise MedaiInputError(
         f"no PSG recordings found in {root} (layouts tried: {list(layouts)}). Expected Sleep-EDF "
-        "'*-PSG.edf' + '*-Hypnogram.edf', SHHS 'edfs/<visit>/<name>.edf', or '*.edf' files."
+        "'*-PSG.edf' + '*-Hypnogram.edf', SHHS 'edfs/<visit>/<name>.edf', or '*.edf' / '*.rec' files."
     )
 
 

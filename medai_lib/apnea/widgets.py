@@ -73,6 +73,7 @@ class PSGBrowser(_Explorer):
             raise MedaiInputError(f"window_s must be between 10 s and the recording length ({duration:.0f} s); "
                                   f"got {window_s!r}.")
         self.night = night
+        self.duration_s = duration
         self.epoch_s = float(getattr(night, "epoch_s", 30.0))
         true = getattr(night, "events", None)
         if true is not None and "scored" in getattr(true, "columns", []):
@@ -98,8 +99,14 @@ class PSGBrowser(_Explorer):
     def _on_change(self, change) -> None:
         self._render()
 
+    def snapshot(self):
+        """The current view as a static PNG image (what a saved or exported notebook shows)."""
+        from IPython.display import Image
+
+        return Image(data=self.image.value, format="png")
+
     def _render(self) -> None:
-        from medai_lib.apnea.plotting import plot_hypnogram
+        from medai_lib.apnea.plotting import plot_hypnogram_or_note, set_spo2_axis
 
         start = float(self.slider.value)
         end = start + self.window_s
@@ -108,7 +115,8 @@ class PSGBrowser(_Explorer):
         scored = _in_window(self.scored_events, start, end)
         fig = _new_figure(9.0, 1.3 * len(channels) + 1.6)
         axes = fig.subplots(len(channels) + 1, 1, gridspec_kw={"height_ratios": [1.2] + [1] * len(channels)})
-        plot_hypnogram(self.night.hypnogram, epoch_s=self.epoch_s, ax=axes[0], window=(start, end))
+        plot_hypnogram_or_note(self.night.hypnogram, epoch_s=self.epoch_s, ax=axes[0], window=(start, end),
+                               duration_s=self.duration_s)
         axes[0].set(xlabel="", ylabel="", title="")
         axes[0].set_title("Hypnogram, hours since lights off (blue band: the window below)", fontsize=8, loc="left")
         for ax, ch in zip(axes[1:], channels):
@@ -118,6 +126,8 @@ class PSGBrowser(_Explorer):
             ax.plot(np.arange(a, a + len(x)) / fs, x, color="black", lw=0.6)
             ax.set_ylabel(_LABELS.get(ch, ch), rotation=0, ha="right", va="center", fontsize=8)
             ax.set_xlim(start, end)
+            if ch == "spo2":
+                set_spo2_axis(ax, x)
             ax.spines[["top", "right"]].set_visible(False)
             for ev in true.itertuples(index=False):
                 ax.axvspan(ev.onset_s, ev.onset_s + ev.duration_s, ymin=0.0, ymax=0.5, color=_TRUE_COLOUR,
@@ -136,7 +146,8 @@ class PSGBrowser(_Explorer):
         e0, e1 = int(start // self.epoch_s), max(int(np.ceil(end / self.epoch_s)), int(start // self.epoch_s) + 1)
         stages, counts = np.unique(hyp[e0:e1], return_counts=True)
         stage = str(stages[np.argmax(counts)]) if len(stages) else "?"
-        caption = (f"{start / 60:.1f} to {end / 60:.1f} min, mostly stage {stage}: {len(true)} true event(s) "
+        where = f"mostly stage {stage}" if len(stages) else "no sleep staging"
+        caption = (f"{start / 60:.1f} to {end / 60:.1f} min, {where}: {len(true)} true event(s) "
                    f"(blue, lower half of each row) and {len(scored)} scored event(s) (orange, upper half). "
                    "The blue band on the hypnogram marks this window.")
         self.caption_html.value = f"<p>{html.escape(caption)}</p>"
