@@ -57,6 +57,19 @@ def test_group_audit_estimates_match_scikit_learn_per_group():
     assert audit.table.index[0] == "overall" and audit.table.loc["overall", "n"] == 1200
 
 
+def test_group_audit_proportion_intervals_are_wilson_and_never_zero_width():
+    y, p = calibrated_cohort(600, random_state=13)
+    groups = np.where(np.arange(600) < 40, "small", "large")
+    p = np.where(groups == "small", 0.01, p)   # nobody flagged in the small group: 0 of n
+    audit = group_audit(y, p, groups, threshold=0.5, n_bootstrap=200)
+    row = audit.table.loc["small"]
+    n_neg = int((y[groups == "small"] == 0).sum())
+    assert row["false_positive_rate"] == 0
+    z2 = 1.959963984540054 ** 2   # Wilson upper limit at 0 of n: z^2 / (n + z^2) (Newcombe 1998)
+    assert row["false_positive_rate_ci_high"] == pytest.approx(z2 / (n_neg + z2))
+    assert row["false_positive_rate_ci_high"] > 0.02
+
+
 def test_group_audit_intervals_agree_with_fairlearn_bootstrap():
     from fairlearn.metrics import MetricFrame
 

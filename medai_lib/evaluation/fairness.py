@@ -14,6 +14,7 @@ import pandas as pd
 
 from medai_lib.errors import MedaiInputError
 from medai_lib.evaluation._bootstrap import percentile_interval, replicate_aucs
+from medai_lib.evaluation.proportions import wilson_interval
 from medai_lib.evaluation._validation import (
     check_confidence,
     check_labels,
@@ -44,6 +45,14 @@ def _rates(y: np.ndarray, p: np.ndarray, flag: np.ndarray) -> dict[str, np.ndarr
             "false_positive_rate": np.where(neg > 0, fp / np.maximum(neg, 1), np.nan),
             "ppv": np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), np.nan),
         }
+
+
+def _counts(y: np.ndarray, flag: np.ndarray) -> dict[str, tuple[int, int]]:
+    """(successes, trials) of each proportion, for its Wilson interval (not zero-width at 0/n or n/n)."""
+    pos = int(y.sum())
+    tp, fp = int((flag & (y == 1)).sum()), int((flag & (y == 0)).sum())
+    return {"prevalence": (pos, y.size), "selection_rate": (int(flag.sum()), y.size), "sensitivity": (tp, pos),
+            "false_positive_rate": (fp, y.size - pos), "ppv": (tp, tp + fp)}
 
 
 def _metric_frame(y, p, flag, groups):
@@ -96,8 +105,9 @@ def group_audit(y_true, y_prob, groups, *, threshold: float = 0.5, variable: str
     Per group: prevalence, mean predicted risk, observed-to-expected ratio (calibration in the large: 1 is
     calibrated, above 1 the model underestimates risk), AUC (discrimination), and at ``threshold`` the
     share flagged, sensitivity, false-positive rate and PPV. Point estimates come from fairlearn's
-    ``MetricFrame``; intervals from a bootstrap that resamples cases within each group (stratified by
-    outcome for the AUC), so every group keeps its size.
+    ``MetricFrame``. Intervals: Wilson for the proportions (never zero-width, even at 0 of 30); a bootstrap
+    that resamples cases within each group for the AUC (stratified by outcome), the mean predicted risk and
+    the observed-to-expected ratio, and for the gaps between groups.
 
     Parameters
     ----------
@@ -153,9 +163,13 @@ def group_audit(y_true, y_prob, groups, *, threshold: float = 0.5, variable: str
         reps = _rates(yg[idx], pg[idx], fg[idx])
         if 0 < yg.sum() < yg.size:
             reps["auc"] = replicate_aucs(yg, [pg], n_bootstrap, rng)[0]
+        counts = _counts(yg, fg)
         for metric in AUDIT_METRICS:
             row[metric] = float(est[metric])
-            if metric in reps and np.isfinite(row[metric]):
+            if metric in counts:
+                num, den = counts[metric]
+                low, high = wilson_interval(num, den, confidence=confidence) if den else (np.nan, np.nan)
+            elif metric in reps and np.isfinite(row[metric]):
                 low, high = percentile_interval(reps[metric], confidence)
             else:
                 low = high = np.nan
