@@ -153,3 +153,34 @@ def test_bad_data_dir(tmp_path):
         load_fibrosis_cohort(data_dir=tmp_path / "absent")
     with pytest.raises(MedaiInputError, match="random_state must be an integer seed"):
         load_fibrosis_cohort(2, image_size=32, random_state=None, root=tmp_path)
+
+
+def test_notebook_2_1_on_an_unlabelled_dicom_tree_with_a_corrupt_file(tmp_path):
+    # A researcher's export: DICOM files in patient folders, no manifest, no labels.csv, one file cut short
+    # by an interrupted copy and one non-image object (an RT plan). The notebook loads the good films,
+    # names the bad one in its output, and says there are no labels and no known ceiling.
+    import json
+
+    import nbformat
+
+    from conftest import run_medai
+
+    write_fibrosis_dicom(make_fibrosis_cohort(8, image_size=64, random_state=0), tmp_path / "cohort")
+    tree = tmp_path / "export"
+    shutil.copytree(tmp_path / "cohort" / "dicom", tree)
+    first = sorted(tree.rglob("*.dcm"))[0]
+    (first.parent / "cut_short.dcm").write_bytes(first.read_bytes()[:-300])
+    shutil.copy(get_testdata_file("rtplan.dcm", download=False), tree / "plan.dcm")
+    out = tmp_path / "out"
+    proc = run_medai("run", "course/02_fibrosis/01_dicom_and_images.ipynb", "--quick", "-p", "DATA_DIR", str(tree),
+                     "--out", str(out), "--timeout", "600")
+    result = json.loads((out / "summary.json").read_text())["results"][0]
+    assert result["status"] == "ok", f"{result.get('error')}\n{proc.stdout[-2000:]}"
+    assert result["metrics"]["n_images"] == 16  # 8 patients x 2 visits; the two bad files left out
+    assert result["metrics"]["prevalence"] is None and result["metrics"]["oracle_auc"] is None
+    executed = nbformat.read(next(out.rglob("01_dicom_and_images.ipynb")), as_version=4)
+    text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                     for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "skipped 2 of 18 DICOM files" in text and "cut_short.dcm" in text
+    assert "16 images of 8 patients; no labels" in text and "nan%" not in text
+    assert "unknown (no true severity outside the synthetic data)" in text
