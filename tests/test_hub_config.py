@@ -140,7 +140,20 @@ def test_role_configs_turn_formgrader_off_for_learners_only(tmp_path):
         assert cfg.CourseDirectory.course_id == hub.COURSE_ID
         assert ("root" in cfg.CourseDirectory) == (role == "instructor")
     cfg = PyFileConfigLoader("nbgrader_config.py", path=str(dirs["instructor"])).load_config()
-    assert cfg.CourseDirectory.root == s.course_root
+    assert cfg.CourseDirectory.root == os.path.expanduser(f"~/{hub.INSTRUCTOR_LINK}")
+
+
+def test_instructor_link_points_at_the_course_folder(tmp_path):
+    home, course, other = tmp_path / "home", tmp_path / "course", tmp_path / "old"
+    home.mkdir(), course.mkdir(), other.mkdir()
+    link = hub.link_course(home, course, os.getuid(), os.getgid())
+    assert link.resolve() == course.resolve()
+    link.unlink()
+    link.symlink_to(other)
+    assert hub.link_course(home, course, os.getuid(), os.getgid()).resolve() == course.resolve()
+    link.unlink()
+    link.mkdir()  # an instructor's own folder of that name is never replaced
+    assert hub.link_course(home, course, os.getuid(), os.getgid()).is_dir() and not link.is_symlink()
 
 
 def test_course_copy_never_overwrites_a_learners_file(tmp_path):

@@ -36,6 +36,9 @@ from medai_lib.errors import MedaiInputError
 
 COURSE_ID = "medai"
 COURSE_FOLDER = "medai-course"  # where the course notebooks land in each learner's home
+#: In each instructor's home, a link to the shared course folder: formgrader works only on a course folder
+#: inside the Jupyter server's root (the home), and nbgrader's CourseDirectory.root points here.
+INSTRUCTOR_LINK = "medai-instructor"
 #: Linux login names the hub accepts: lower-case letters, digits, '.', '-'; starts with a letter. These
 #: survive useradd, nbgrader's exchange file names and `medai grade`'s <lab>_<student>_attempt_ naming.
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9.-]{0,30}[a-z0-9]$")
@@ -119,6 +122,7 @@ class HubSettings:
     pids_limit: int = 256
     cull_timeout: int = 3600            # seconds idle before a server is stopped
     cull_every: int = 300
+    spawn_timeout: int = 300           # seconds a server may take to start (a class logging in at 9:00 at once)
     gpu_count: int = 0                  # GPUs on this server offered through the GPU profile
     kernels_per_gpu: int = 2
     gpu_mem_limit: str = "6G"           # host memory limit of a GPU-profile server
@@ -190,7 +194,8 @@ def write_role_configs(s: HubSettings) -> dict[str, Path]:
         server = {"ServerApp": {"jpserver_extensions": {}}}
         page = {"disabledExtensions": {}}
         if role == "instructor":
-            lines.append(f"c.CourseDirectory.root = {s.course_root!r}")
+            lines.insert(0, "import os")
+            lines.append(f"c.CourseDirectory.root = os.path.expanduser('~/{INSTRUCTOR_LINK}')  # -> {s.course_root}")
         else:
             server["ServerApp"]["jpserver_extensions"] = {ext: False for ext in LEARNER_EXTENSIONS_OFF}
             page["disabledExtensions"] = {ext: True for ext in LAB_EXTENSIONS_OFF}
@@ -254,6 +259,17 @@ def copy_course(src: str | os.PathLike, home: str | os.PathLike, uid: int, gid: 
     return new
 
 
+def link_course(home: str | os.PathLike, course_root: str | os.PathLike, uid: int, gid: int) -> Path:
+    """``home/medai-instructor`` -> the shared course folder (made or corrected; a real folder is left alone)."""
+    link = Path(home) / INSTRUCTOR_LINK
+    if link.is_symlink() and os.readlink(link) != str(course_root):
+        link.unlink()
+    if not link.exists() and not link.is_symlink():
+        link.symlink_to(course_root)
+        os.chown(link, uid, gid, follow_symlinks=False)
+    return link
+
+
 def pre_spawn_hook(spawner) -> None:
     """JupyterHub's pre_spawn_hook: the learner's home exists, is theirs alone (0700), and holds the course;
     the server gets the config folder of the user's role."""
@@ -272,7 +288,7 @@ def pre_spawn_hook(spawner) -> None:
     config_dir = Path(s.state_dir) / "jupyter-config" / role
     spawner.environment = {**spawner.environment, "JUPYTER_CONFIG_PATH": str(config_dir), "MEDAI_HUB_ROLE": role}
     if name in s.instructors:
-        spawner.environment["MEDAI_COURSE_ROOT"] = s.course_root
+        link_course(home, s.course_root, pw.pw_uid, pw.pw_gid)
     profile = (spawner.user_options or {}).get("profile", "cpu")
     if profile == "gpu":
         spawner.environment.update(_gpu_slots().take(name))
@@ -393,8 +409,9 @@ def configure(c, s: HubSettings) -> None:
     c.Spawner.cpu_limit = float(s.cpu_limit)
     c.MedaiSpawner.pids_limit = int(s.pids_limit)
     c.Spawner.environment = {"PATH": f"{s.bin_dir}:/usr/local/bin:/usr/bin:/bin", "MPLBACKEND": "Agg"}
-    c.Spawner.start_timeout = 120
-    c.Spawner.http_timeout = 90
+    c.Spawner.start_timeout = s.spawn_timeout
+    c.Spawner.poll_interval = 10  # a server that died is noticed within seconds (cheap: a signal 0)
+    c.Spawner.http_timeout = s.spawn_timeout
     c.Spawner.pre_spawn_hook = pre_spawn_hook
     c.Spawner.post_stop_hook = _post_stop_hook
     if s.gpu_count:
@@ -436,7 +453,7 @@ def create_user(name: str, *, password: str | None = None, groups: tuple = ()) -
 
 
 def user_pids(name: str) -> list[int]:
-    """Processes owned by the Linux user ``name``."""
+    """Processes owned by the Linux user ``name`` (zombies, already dead, left out)."""
     try:
         uid = pwd.getpwnam(name).pw_uid
     except KeyError:
@@ -445,9 +462,9 @@ def user_pids(name: str) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid == uid:
+                if entry.stat().st_uid == uid and "\nState:\tZ" not in (entry / "status").read_text():
                     out.append(int(entry.name))
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):
                 pass
     return out
 
@@ -457,8 +474,12 @@ def delete_user(name: str, *, prefix: str) -> None:
     with ``prefix`` are touched (a safety catch against removing a real account)."""
     if not prefix or not name.startswith(prefix):
         raise MedaiInputError(f"refusing to delete '{name}': only throw-away users starting with '{prefix}'.")
-    for _ in range(3):
-        for pid in user_pids(name):
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        left = user_pids(name)
+        if not left:
+            break
+        for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -542,6 +563,18 @@ def _nbgrader(args: list[str], cwd: Path) -> None:
         raise MedaiInputError(f"`nbgrader {' '.join(args)}` failed in '{cwd}':\n{tail}")
 
 
+def _private_tempdir() -> None:
+    """On a shared server the grader's scratch folder (<tmp>/medai-grading) may belong to another instructor
+    (or root); each instructor then grades under their own <tmp>/medai-<uid>, which only they can enter."""
+    shared = Path(tempfile.gettempdir()) / "medai-grading"
+    if shared.exists() and shared.stat().st_uid != os.getuid():
+        private = Path(tempfile.gettempdir()) / f"medai-{os.getuid()}"
+        private.mkdir(mode=0o700, exist_ok=True)
+        if private.stat().st_uid != os.getuid() or private.stat().st_mode & 0o077:
+            raise MedaiInputError(f"'{private}' is not yours alone; remove it, or set TMPDIR to a folder of yours.")
+        tempfile.tempdir = str(private)
+
+
 def hub_grade(lab: str, *, root: str | os.PathLike | None = None, jobs: int = 2, release_feedback: bool = True,
               sandbox: bool = True, progress=None):
     """The instructor's loop on the hub: nbgrader collect -> ``medai grade`` (isolated) -> feedback released
@@ -551,6 +584,7 @@ def hub_grade(lab: str, *, root: str | os.PathLike | None = None, jobs: int = 2,
 
     root = Path(root).resolve() if root else repo_root()
     lab = resolve_lab(root, lab, kind="labs")
+    _private_tempdir()
     _nbgrader(["collect", lab, "--update"], root)
     staged = Path(tempfile.mkdtemp(prefix="medai-hub-grade-"))
     try:
@@ -665,6 +699,8 @@ class HubClient:
             out, error, deadline = [], None, time.monotonic() + timeout
             while time.monotonic() < deadline:
                 msg = json.loads(ws.recv())
+                if msg.get("msg_type") == "status" and msg["content"].get("execution_state") in ("restarting", "dead"):
+                    return "".join(out), "KernelDied"  # e.g. killed at the learner's memory limit
                 if msg.get("parent_header", {}).get("msg_id") != msg_id:
                     continue
                 kind = msg["msg_type"]
@@ -710,7 +746,7 @@ class ThrowawayHub:
             course_notebooks=str(self.work / "course" / "course"), exchange_root=str(self.work / "exchange"),
             instructors=self.instructor_names, learners=self.learner_names, port=port or free_port(),
             hub_port=free_port(), proxy_api_port=free_port(), proxy_command=proxy, mem_limit=mem_limit,
-            cpu_limit=cpu_limit, cleanup_servers=True, cull_timeout=3600, cull_every=60)
+            cpu_limit=cpu_limit, cleanup_servers=False, cull_timeout=3600, cull_every=60)
         self.url = f"http://127.0.0.1:{self.settings.port}"
 
     # -- setup
@@ -731,6 +767,9 @@ class ThrowawayHub:
         for path in [course, *course.rglob("*")]:
             os.chown(path, teach.pw_uid, teach.pw_gid, follow_symlinks=False)
         course.chmod(0o700)  # solutions and gradebook: the instructor's only
+        for name in self.instructor_names:
+            pw = pwd.getpwnam(name)
+            link_course(pw.pw_dir, course, pw.pw_uid, pw.pw_gid)
         # What learners receive (the course notebooks, no solutions) lives outside the instructor's folder.
         shutil.copytree(course / "course", self.work / "learner-course", ignore=ignore)
         self.settings.course_notebooks = str(self.work / "learner-course")
@@ -782,8 +821,15 @@ class ThrowawayHub:
         except OSError:
             return ""
 
-    def stop_hub(self, timeout: float = 30) -> None:
-        """Stop the hub (it stops the servers and the proxy it started); anything left is killed."""
+    def restart(self, timeout: float = 120) -> None:
+        """Stop the hub process only (servers and proxy keep running, as with systemctl restart) and start it
+        again; the new hub finds the running servers."""
+        self.stop_hub(keep_proxy=True)
+        self.start(timeout=timeout)
+
+    def stop_hub(self, timeout: float = 30, keep_proxy: bool = False) -> None:
+        """Stop the hub (with ``cleanup_servers`` it stops the servers and the proxy it started); unless
+        ``keep_proxy``, a proxy left behind is killed."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -791,18 +837,21 @@ class ThrowawayHub:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
+        if getattr(self, "hub_log", None):
+            self.hub_log.close()
         proxy_pid = Path(self.settings.state_dir) / "proxy.pid"
+        if keep_proxy:
+            return
         if proxy_pid.exists():
             try:
                 os.kill(int(proxy_pid.read_text().strip()), signal.SIGKILL)
             except (ValueError, ProcessLookupError):
                 pass
             proxy_pid.unlink(missing_ok=True)
-        if getattr(self, "hub_log", None):
-            self.hub_log.close()
 
     def stop(self) -> None:
-        """Hub, proxy, servers, users, cgroups and folders: all gone."""
+        """Hub, proxy, servers, users, cgroups and folders: all gone (servers outlive the hub, as in a class,
+        so they are stopped here through their cgroups and the users' processes)."""
         try:
             self.stop_hub()
         finally:
@@ -836,11 +885,14 @@ class ThrowawayHub:
     def as_user(self, name: str, args: list[str], cwd: str | None = None, timeout: float = 600, env: dict | None = None):
         """Run a command as the Linux user ``name`` (what they could do in a terminal)."""
         pw = pwd.getpwnam(name)
+        role = "instructor" if name in self.instructor_names else "learner"
         base = {"HOME": pw.pw_dir, "USER": name, "LOGNAME": name, "PATH": f"{self.settings.bin_dir}:/usr/bin:/bin",
-                "MPLBACKEND": "Agg", **(env or {})}
+                "MPLBACKEND": "Agg", "JUPYTER_CONFIG_PATH": str(Path(self.settings.state_dir) / "jupyter-config" / role),
+                **(env or {})}
         enter = ["nsenter", "--target", str(self.proc.pid), "--mount", "--"] if getattr(self, "namespaced", False) else []
-        return subprocess.run([*enter, "runuser", "-u", name, "--", "env", "-i", *[f"{k}={v}" for k, v in base.items()], *args],
-                              cwd=cwd or pw.pw_dir, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run([*enter, "runuser", "-u", name, "--", "env", "-i", f"--chdir={cwd or pw.pw_dir}",
+                               *[f"{k}={v}" for k, v in base.items()], *args],
+                              capture_output=True, text=True, timeout=timeout)
 
 
 def run_demo(learners: int = 3, port: int = 8000) -> int:

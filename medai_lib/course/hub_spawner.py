@@ -159,13 +159,27 @@ class UserCgroups:
         except FileNotFoundError:
             return 0
 
+    def anon_bytes(self, user: str) -> int:
+        """The learner's own (anonymous) memory: what grows with each learner. Shared library files in the
+        page cache are charged to whichever learner read them first, so they are left out here."""
+        d = self.user_dirs(user)["" if self.version == 2 else "memory"]
+        key = "anon" if self.version == 2 else "total_rss"
+        try:
+            for line in (d / "memory.stat").read_text().splitlines():
+                name, value = line.split()
+                if name == key:
+                    return int(value)
+        except FileNotFoundError:
+            pass
+        return 0
+
     def memory_limit(self, user: str) -> int | None:
         d = self.user_dirs(user)["" if self.version == 2 else "memory"]
         text = (d / ("memory.max" if self.version == 2 else "memory.limit_in_bytes")).read_text().strip()
         return None if text == "max" else int(text)
 
     def oom_kills(self, user: str) -> int:
-        """How many times the memory limit was hit (v2: OOM kills; v1: allocation failures at the limit)."""
+        """How many of the learner's processes the kernel killed at the memory limit."""
         d = self.user_dirs(user)["" if self.version == 2 else "memory"]
         if self.version == 2:
             for line in (d / "memory.events").read_text().splitlines():
@@ -173,6 +187,10 @@ class UserCgroups:
                 if key == "oom_kill":
                     return int(value)
             return 0
+        for line in (d / "memory.oom_control").read_text().splitlines():  # kernels >= 4.13 count OOM kills
+            key, value = line.split()
+            if key == "oom_kill":
+                return int(value)
         return int((d / "memory.failcnt").read_text())
 
     # ------------------------------------------------------------------ teardown
