@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 from medai_lib.errors import MedaiInputError
 from medai_lib.evaluation._validation import check_labels, check_same_length, check_scores
@@ -20,23 +19,28 @@ SET_NAMES = {(False, False): "empty", (True, False): "no disease", (False, True)
              (True, True): "both (unsure)"}
 
 
-class _FixedRisk(ClassifierMixin, BaseEstimator):
-    """A fitted classifier whose only feature is the risk another model already predicted.
+def _fixed_risk_classifier():
+    """A fitted scikit-learn classifier whose only feature is the risk another model already predicted.
 
-    Lets MAPIE conformalise any model (a CNN, a risk score) from its outputs alone.
+    Lets MAPIE conformalise any model (a CNN, a risk score) from its outputs alone. Built on first use so that
+    importing the evaluation package does not import scikit-learn.
     """
+    from sklearn.base import BaseEstimator, ClassifierMixin
 
-    def fit(self, X=None, y=None):
-        self.classes_ = np.array([0, 1])
-        self.n_features_in_ = 1
-        return self
+    class FixedRisk(ClassifierMixin, BaseEstimator):
+        def fit(self, X=None, y=None):
+            self.classes_ = np.array([0, 1])
+            self.n_features_in_ = 1
+            return self
 
-    def predict_proba(self, X):
-        p = np.asarray(X, dtype=float)[:, 0]
-        return np.column_stack([1.0 - p, p])
+        def predict_proba(self, X):
+            p = np.asarray(X, dtype=float)[:, 0]
+            return np.column_stack([1.0 - p, p])
 
-    def predict(self, X):
-        return (np.asarray(X, dtype=float)[:, 0] >= 0.5).astype(int)
+        def predict(self, X):
+            return (np.asarray(X, dtype=float)[:, 0] >= 0.5).astype(int)
+
+    return FixedRisk().fit()
 
 
 def _check_level(confidence):
@@ -123,7 +127,7 @@ def conformal_sets(y_calibration, p_calibration, p_new, *, confidence: float = 0
         raise MedaiInputError(
             f"{y_cal.size} calibration cases are too few for {confidence:.0%} sets: at least "
             f"{int(np.ceil(1 / (1 - confidence)))} are needed (more for stable sets). Lower 'confidence' or add cases.")
-    mapie = SplitConformalClassifier(_FixedRisk().fit(), confidence_level=confidence, conformity_score="lac",
+    mapie = SplitConformalClassifier(_fixed_risk_classifier(), confidence_level=confidence, conformity_score="lac",
                                      prefit=True)
     mapie.conformalize(p_cal[:, None], y_cal)
     _, sets = mapie.predict_set(p_new[:, None])
