@@ -417,3 +417,90 @@ def test_demo_command_prints_accounts_once_and_removes_them_on_ctrl_c():
     for n in accounts:
         with pytest.raises(KeyError):
             pwd.getpwnam(n)
+
+
+def test_full_exchange_loses_nothing_and_grades_the_previous_submission(tmp_path_factory):
+    """The exchange's disk fills while a learner submits: nbgrader's submit fails with the disk's error, the
+    learner's notebook in their home is intact, and `medai hub grade`'s first step sets the half-written
+    submission aside so that collect takes the learner's previous complete one (nothing deleted)."""
+    import pwd
+    import subprocess
+    import tempfile
+
+    from medai_lib.course.hub import (
+        create_user, delete_user, ensure_exchange, interpreter_launcher, set_aside_incomplete,
+    )
+
+    work = Path(tempfile.mkdtemp(prefix="medai-hubfull-"))
+    work.chmod(0o755)
+    exchange = work / "exchange"
+    exchange.mkdir()
+    teach, learner = f"{PREFIX}fxi", f"{PREFIX}fxa"
+    mounted = False
+    try:
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=1777", "tmpfs", str(exchange)]).returncode:
+            pytest.skip("cannot mount a small tmpfs to fill (not allowed in this container)")
+        mounted = True
+        for name in (teach, learner):
+            create_user(name)
+        tpw, lpw = pwd.getpwnam(teach), pwd.getpwnam(learner)
+        course = work / "course"
+        (course / "labs").mkdir(parents=True)
+        shutil.copyfile(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
+        shutil.copytree(ROOT / "labs" / LAB, course / "labs" / LAB)
+        for p in [course, *course.rglob("*")]:
+            os.chown(p, tpw.pw_uid, tpw.pw_gid)
+        ensure_exchange(exchange, owner=teach)
+        cfg = work / "cfg"
+        cfg.mkdir()
+        (cfg / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(exchange)!r}\n"
+                                                "c.CourseDirectory.course_id = 'medai'\n")
+        cfg.chmod(0o755)
+        (cfg / "nbgrader_config.py").chmod(0o644)
+
+        def run(user, *args, cwd=None):
+            pw = pwd.getpwnam(user)
+            launch = interpreter_launcher(sys.executable, work / "interpreter")
+            return subprocess.run([*launch, "runuser", "-u", user, "--", "env", "-i", f"--chdir={cwd or pw.pw_dir}",
+                                   f"HOME={pw.pw_dir}", f"USER={user}", f"JUPYTER_CONFIG_PATH={cfg}",
+                                   f"PATH={Path(sys.executable).parent}:/usr/bin:/bin", sys.executable, "-m",
+                                   "nbgrader", *args], capture_output=True, text=True, timeout=300)
+
+        assert run(teach, "release_assignment", LAB, cwd=str(course)).returncode == 0
+        assert run(learner, "fetch_assignment", LAB).returncode == 0
+        first = run(learner, "submit", LAB)
+        assert first.returncode == 0, first.stderr
+        # The learner's notebook grows past the exchange's free space (a big figure output), then submit.
+        nb_path = Path(lpw.pw_dir) / LAB / f"{LAB}.ipynb"
+        nb = nbformat.read(nb_path, as_version=4)
+        next(c for c in nb.cells if c.cell_type == "code").outputs = [
+            nbformat.v4.new_output("stream", name="stdout", text="x" * (1 << 20))]
+        nbformat.write(nb, nb_path)
+        before = nb_path.read_bytes()
+        time.sleep(1.1)
+        second = run(learner, "submit", LAB)
+        assert second.returncode != 0
+        assert "No space left on device" in second.stdout + second.stderr
+        assert nb_path.read_bytes() == before  # the learner's work is untouched
+        inbound = exchange / "medai" / "inbound"
+        assert len(list(inbound.glob(f"{learner}+{LAB}+*"))) == 2
+        aside = set_aside_incomplete(exchange, LAB)
+        assert len(aside) == 1 and not (inbound / aside[0]).exists() and (inbound / f".incomplete-{aside[0]}").exists()
+        collected = run(teach, "collect", LAB, cwd=str(course))
+        assert collected.returncode == 0, collected.stderr
+        got = course / "submitted" / learner / LAB
+        assert (got / "timestamp.txt").read_text().strip() == first_timestamp(inbound, learner, aside)
+        nbformat.read(got / f"{LAB}.ipynb", as_version=4)  # complete and readable
+    finally:
+        for name in (teach, learner):
+            delete_user(name, prefix=PREFIX)
+        if mounted:
+            subprocess.run(["umount", "-l", str(exchange)])
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def first_timestamp(inbound: Path, learner: str, aside: list[str]) -> str:
+    """The timestamp of the learner's complete submission (the one not set aside)."""
+    kept = [p for p in inbound.glob(f"{learner}+{LAB}+*") if p.name not in aside]
+    assert len(kept) == 1, kept
+    return (kept[0] / "timestamp.txt").read_text().strip()

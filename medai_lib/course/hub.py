@@ -506,6 +506,20 @@ def interpreter_blocker(python: str) -> tuple[Path, Path] | None:
     return None
 
 
+def interpreter_launcher(python: str, stash: Path) -> list[str]:
+    """Command prefix that runs a command (and all it starts) where other users can run ``python``: in a
+    private mount namespace, the folder that blocks them is replaced by an empty tmpfs holding only the
+    interpreter's subtree (bind-mounted through ``stash``). Empty when ``python`` is reachable already."""
+    blocked = interpreter_blocker(python)
+    if blocked is None:
+        return []
+    parent, child = blocked
+    stash.mkdir(exist_ok=True)
+    script = (f"mount --bind {child} {stash} && mount -t tmpfs -o mode=0755 tmpfs {parent} && "
+              f"mkdir -p {child} && mount --bind {stash} {child} && exec \"$@\"")
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -556,6 +570,10 @@ def feedback_for_exchange(root: Path, lab: str, summary) -> list[str]:
     return done
 
 
+def log_warning(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
 def _nbgrader(args: list[str], cwd: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, capture_output=True, text=True)
     if res.returncode:
@@ -575,8 +593,24 @@ def _private_tempdir() -> None:
         tempfile.tempdir = str(private)
 
 
+def set_aside_incomplete(exchange_root: str | os.PathLike, lab: str) -> list[str]:
+    """Submissions in the exchange that nbgrader did not finish writing (the exchange's disk was full, the
+    server died mid-copy: no timestamp or secret written) are renamed with a leading '.' so that
+    ``nbgrader collect`` passes over them and grades the learner's previous complete submission instead.
+    Nothing is deleted. Returns the names set aside."""
+    inbound = Path(exchange_root) / COURSE_ID / "inbound"
+    aside = []
+    for sub in sorted(inbound.glob(f"*+{lab}+*")) if inbound.is_dir() else []:
+        ok = all((sub / name).is_file() and (sub / name).stat().st_size > 0
+                 for name in ("timestamp.txt", "submission_secret.txt"))
+        if not ok:
+            sub.rename(sub.with_name(f".incomplete-{sub.name}"))
+            aside.append(sub.name)
+    return aside
+
+
 def hub_grade(lab: str, *, root: str | os.PathLike | None = None, jobs: int = 2, release_feedback: bool = True,
-              sandbox: bool = True, progress=None):
+              sandbox: bool = True, progress=None, warn=None):
     """The instructor's loop on the hub: nbgrader collect -> ``medai grade`` (isolated) -> feedback released
     through the exchange. Returns the :class:`~medai_lib.course.grading.GradingSummary`."""
     from medai_lib.course.grading import grade_lab
@@ -585,6 +619,20 @@ def hub_grade(lab: str, *, root: str | os.PathLike | None = None, jobs: int = 2,
     root = Path(root).resolve() if root else repo_root()
     lab = resolve_lab(root, lab, kind="labs")
     _private_tempdir()
+    from nbgrader.apps import NbGrader
+
+    here = os.getcwd()
+    os.chdir(root)
+    try:
+        app = NbGrader()
+        app.initialize([])  # reads the nbgrader_config.py files the way `nbgrader collect` (run in root) does
+    finally:
+        os.chdir(here)
+    exchange = app.config.Exchange.get("root", "/srv/nbgrader/exchange")  # nbgrader's default
+    for name in set_aside_incomplete(exchange, lab):
+        (warn or log_warning)(f"incomplete submission {name.split('+')[0]} {name.split('+')[2]} set aside (the exchange "
+                              "was full or the copy was cut short): that learner's previous submission is graded; "
+                              "ask them to submit again once the exchange has space.")
     _nbgrader(["collect", lab, "--update"], root)
     staged = Path(tempfile.mkdtemp(prefix="medai-hub-grade-"))
     try:
@@ -782,15 +830,7 @@ class ThrowawayHub:
         enter (e.g. a root-only /root/.pyenv): in a private mount namespace of the hub (and of nothing else),
         that folder is replaced by an empty tmpfs in which only the interpreter's subtree is bind-mounted.
         Empty when the interpreter is already reachable (a real install, e.g. under /opt)."""
-        blocked = interpreter_blocker(self.settings.python)
-        if blocked is None:
-            return []
-        parent, child = blocked
-        stash = self.work / "interpreter"
-        stash.mkdir(exist_ok=True)
-        script = (f"mount --bind {child} {stash} && mount -t tmpfs -o mode=0755 tmpfs {parent} && "
-                  f"mkdir -p {child} && mount --bind {stash} {child} && exec \"$@\"")
-        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+        return interpreter_launcher(self.settings.python, self.work / "interpreter")
 
     def start(self, timeout: float = 60) -> None:
         import requests
