@@ -54,13 +54,15 @@ def test_oximetry_nadir_t90_and_hypoxic_burden():
     onsets = np.arange(100, 3400, 300.0)
     for on in onsets:  # a 4% fall lasting 30 s, starting 20 s after each 20-s event ends
         x[int(on + 40):int(on + 70)] = 92.0
-    x[1000] = 60.0       # a single-sample artefact: not a nadir
-    x[2000:2120] = 88.0  # two minutes below 90%
+    x[1000:1004] = 70.0  # a moving probe: an impossible 26% fall in a second, not a nadir
+    x[1992:2000] = np.linspace(96, 88, 9)[1:]  # a fall of 1%/s ...
+    x[2000:2120] = 88.0                        # ... to two minutes at 88%
+    x[2120:2128] = np.linspace(88, 96, 9)[1:]
     x[3000:3030] = 0.0   # probe off: ignored
     events = pd.DataFrame({"onset_s": onsets, "duration_s": 20.0})
     s = summarize_oximetry(x, fs, events=events)
     assert s.nadir_pct == 88.0
-    assert s.t90_min == pytest.approx(2.0 + 1 / 60)  # the artefact sample is below 90% too
+    assert s.t90_min == pytest.approx((2 + 120 + 1) / 60)  # 89, 88 on the way down, 2 min at 88%, 89 back up
     assert s.baseline_pct == 96.0
     hours = (3600 - 30) / 3600
     # each event: 4% below its pre-event baseline for 30 s = 2 %min (the artefact and the 88% stretch lie

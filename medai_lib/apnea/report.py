@@ -153,7 +153,8 @@ def summarize_oximetry(spo2, fs: float, *, events: "pd.DataFrame | None" = None,
     Parameters
     ----------
     spo2 : ndarray, shape (n_samples,)
-        Percent saturation; values < 50 or > 100 (probe off) are ignored.
+        Percent saturation; values < 50 or > 100 (probe off) are ignored, and falls faster than 4% per
+        second (probe motion) are bridged.
     fs : float
         Sampling rate in Hz.
     events : DataFrame, optional
@@ -174,12 +175,17 @@ def summarize_oximetry(spo2, fs: float, *, events: "pd.DataFrame | None" = None,
     >>> s.nadir_pct, s.t90_min
     (88.0, 10.0)
     """
-    x = np.asarray(spo2, dtype=float)
-    if x.ndim != 1 or len(x) < 60 * fs:
-        raise MedaiInputError(f"spo2 must be one channel of at least a minute; got shape {x.shape} at {fs} Hz.")
+    from medai_lib.apnea.scoring import _clean_spo2
+
+    raw = np.asarray(spo2, dtype=float)
+    if raw.ndim != 1 or len(raw) < 60 * fs:
+        raise MedaiInputError(f"spo2 must be one channel of at least a minute; got shape {raw.shape} at {fs} Hz.")
     if not fs > 0:
         raise MedaiInputError(f"fs must be the SpO2 sampling rate in Hz (> 0); got {fs!r}.")
-    valid = np.isfinite(x) & (x >= 50) & (x <= 100)
+    valid = np.isfinite(raw) & (raw >= 50) & (raw <= 100)
+    # probe-off samples and physiologically impossible jumps (> 4%/s, a moving probe) are bridged, as the
+    # scorer does, so that an artefact sets neither the nadir nor T90
+    x = _clean_spo2(raw, fs)
     analysed = valid.copy()
     if hypnogram is not None and len(hypnogram):
         stage = np.repeat(np.asarray(hypnogram).astype(str), int(round(epoch_s * fs)))
