@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import threading
 import uuid
 import warnings
@@ -92,7 +93,7 @@ def start_cluster(scheduler_address=None, *, n_workers: int = 2, threads_per_wor
     -------
     distributed.Client
         Becomes the default for every computation of this module; ``client.dashboard_link`` is the
-        dashboard (task stream, memory per worker).
+        dashboard (task stream, memory per worker). Closing a client that started a local cluster stops it.
 
     Examples
     --------
@@ -100,9 +101,9 @@ def start_cluster(scheduler_address=None, *, n_workers: int = 2, threads_per_wor
     >>> client = scale.start_cluster(n_workers=1, processes=False, dashboard_address=None)
     >>> len(client.scheduler_info()["workers"])
     1
-    >>> client.close(); client.cluster.close()
+    >>> client.close()
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if isinstance(scheduler_address, Client):
         return scheduler_address
@@ -110,10 +111,10 @@ def start_cluster(scheduler_address=None, *, n_workers: int = 2, threads_per_wor
         for name, value in (("n_workers", n_workers), ("threads_per_worker", threads_per_worker)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise MedaiInputError(f"'{name}' must be an int >= 1; got {value!r}.")
-        cluster = LocalCluster(n_workers=int(n_workers), threads_per_worker=int(threads_per_worker),
-                               memory_limit=memory_limit, processes=processes,
-                               dashboard_address=dashboard_address)
-        return Client(cluster)
+        # A client that starts its own LocalCluster also stops it when it is closed.
+        return Client(n_workers=int(n_workers), threads_per_worker=int(threads_per_worker),
+                      memory_limit=memory_limit, processes=processes, dashboard_address=dashboard_address,
+                      silence_logs=logging.ERROR, **({"env": _QUIET_WORKERS} if processes else {}))
     if isinstance(scheduler_address, str):
         try:
             return Client(scheduler_address, timeout="20s")
@@ -124,6 +125,18 @@ def start_cluster(scheduler_address=None, *, n_workers: int = 2, threads_per_wor
                 "local cluster."
             ) from exc
     return Client(scheduler_address)  # a cluster object: SLURMCluster, PBSCluster, KubeCluster, ...
+
+
+def _sgkit():
+    """sgkit, imported without the deprecation warning of its pkg_resources import."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        import sgkit
+    return sgkit
+
+
+# sgkit 0.8 imports pkg_resources, whose deprecation warning every worker would print once.
+_QUIET_WORKERS = {"PYTHONWARNINGS": "ignore:pkg_resources is deprecated:UserWarning"}
 
 
 def _client(client=None):
@@ -138,6 +151,8 @@ def _client(client=None):
 
 
 def _import_attribute(module: str, name: str):
+    if module.startswith("sgkit"):
+        _sgkit()
     return getattr(importlib.import_module(module), name)
 
 
@@ -176,7 +191,7 @@ def _warm_up() -> bool:
             return True
         _register_gufunc_pickling()
         import dask
-        import sgkit
+        sgkit = _sgkit()
 
         ds = sgkit.simulate_genotype_call_dataset(n_variant=4, n_sample=6, missing_pct=0.1, seed=0)
         with dask.config.set(scheduler="sync"):
@@ -212,11 +227,12 @@ def _compute(*collections, client=None, progress: bool = False, desc: str = "chu
     if not progress:
         return tuple(client.compute(list(collections), sync=True))
     from distributed import as_completed, futures_of
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     persisted = client.persist(list(collections))
     futures = futures_of(persisted)
-    with tqdm(total=len(futures), desc=desc, unit="chunk", leave=True) as bar:
+    # A text bar: its last state stays readable in a saved notebook (a widget would show its first).
+    with tqdm(total=len(futures), desc=desc, unit="chunk", leave=True, file=sys.stdout) as bar:
         for _ in as_completed(futures):
             bar.update()
     return tuple(client.compute(persisted, sync=True))
@@ -461,9 +477,9 @@ def convert_vcfs(vcf_paths, store, *, client=None, chunk_mb: float = DEFAULT_CHU
     results, errors = {}, []
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
-        bar = tqdm(total=len(args), desc="VCF to zarr", unit="file")
+        bar = tqdm(total=len(args), desc="VCF to zarr", unit="file", file=sys.stdout)
     if client is None:
         for i, a in enumerate(args):
             try:
@@ -493,6 +509,98 @@ def convert_vcfs(vcf_paths, store, *, client=None, chunk_mb: float = DEFAULT_CHU
         "n_samples": len(samples), "n_variants": int(sum(results[i]["n_variants"] for i in range(len(args)))),
         "parts": [{"name": n, **results[i]} for i, n in enumerate(names)],
     })
+    return store
+
+
+def write_genotype_store(store, genotype_blocks, variants: pd.DataFrame, sample_ids, *,
+                         chunk_mb: float = DEFAULT_CHUNK_MB, overwrite: bool = False) -> Path:
+    """Write genotypes that arrive block by block (a simulation, another format's reader) as a store with the
+    layout of :func:`convert_vcfs`, holding one block in memory at a time.
+
+    Parameters
+    ----------
+    store : path
+    genotype_blocks : iterable of arrays, int8, shape (n_block_variants, n_samples, 2)
+        Consecutive variants, -1 = missing; together ``len(variants)`` rows.
+    variants : DataFrame
+        ``chrom``, ``pos``, ``id``, ``ref``, ``alt``, one row per variant.
+    sample_ids : sequence of str, length n_samples
+    chunk_mb : float, default 32
+    overwrite : bool, default False
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, tempfile, os
+    >>> from medai_lib.cancer import scale
+    >>> v = pd.DataFrame({"chrom": ["1", "1"], "pos": [5, 9], "id": ["a", "b"], "ref": ["A", "C"], "alt": ["G", "T"]})
+    >>> g = np.array([[[0, 1], [1, 1]], [[0, 0], [-1, -1]]], dtype=np.int8)
+    >>> path = scale.write_genotype_store(os.path.join(tempfile.mkdtemp(), "s.zarr"), [g], v, ["p1", "p2"])
+    >>> scale.open_genotype_store(path).genotypes.compute().tolist() == g.tolist()
+    True
+    """
+    import numcodecs
+    import zarr
+
+    store = Path(store)
+    if store.exists():
+        if not overwrite:
+            raise MedaiInputError(f"{str(store)!r} exists; pass overwrite=True or choose another path.")
+        shutil.rmtree(store)
+    missing = {"chrom", "pos", "id", "ref", "alt"} - set(variants.columns)
+    if missing:
+        raise MedaiInputError(f"'variants' lacks the columns {sorted(missing)}.")
+    sample_ids = [str(s) for s in sample_ids]
+    n_variants, n_samples = len(variants), len(sample_ids)
+    chunk_length = _chunk_length(n_samples, chunk_mb)
+    parts = store / PARTS_DIR
+    parts.mkdir(parents=True)
+    tmp = parts / f".0000.{uuid.uuid4().hex}.tmp"
+    root = zarr.open_group(str(tmp), mode="w")
+    compressor = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE)
+    gt = root.create_dataset("calldata/GT", shape=(n_variants, n_samples, 3), chunks=(chunk_length, n_samples, 3),
+                             dtype=np.int8, compressor=compressor, fill_value=-1)
+    text = numcodecs.VLenUTF8()
+    for name, column in (("CHROM", "chrom"), ("ID", "id"), ("REF", "ref")):
+        root.create_dataset(f"variants/{name}", data=variants[column].astype(str).to_numpy().astype(object),
+                            dtype=object, object_codec=text)
+    alt = np.full((n_variants, 3), "", dtype=object)
+    alt[:, 0] = variants["alt"].astype(str).to_numpy()
+    root.create_dataset("variants/ALT", data=alt, dtype=object, object_codec=text)
+    root.create_dataset("variants/POS", data=variants["pos"].to_numpy().astype(np.int32))
+    root.create_dataset("variants/numalt", data=np.ones(n_variants, dtype=np.int32))
+    root.create_dataset("samples", data=np.array(sample_ids, dtype=object), dtype=object, object_codec=text)
+    start, pending = 0, np.empty((0, n_samples, 2), dtype=np.int8)
+
+    def flush(rows):
+        nonlocal start
+        if start + len(rows) > n_variants:
+            raise MedaiInputError(f"the genotype blocks hold more than the {n_variants} variants listed.")
+        gt[start:start + len(rows), :, :2] = rows
+        start += len(rows)
+
+    for block in genotype_blocks:  # whole chunks at a time: each chunk is compressed once
+        block = np.asarray(block, dtype=np.int8)
+        if block.ndim != 3 or block.shape[1:] != (n_samples, 2):
+            raise MedaiInputError(f"each genotype block must have shape (n, {n_samples}, 2); got {block.shape}.")
+        pending = np.concatenate([pending, block])
+        while len(pending) >= chunk_length:
+            flush(pending[:chunk_length])
+            pending = pending[chunk_length:]
+    if len(pending):
+        flush(pending)
+    if start != n_variants:
+        raise MedaiInputError(f"the genotype blocks hold {start} variants; 'variants' lists {n_variants}.")
+    info = {"source": "write_genotype_store", "size": 0, "mtime_ns": 0, "chunk_length": chunk_length,
+            "n_variants": n_variants, "n_samples": n_samples, "n_chunks": int(-(-n_variants // chunk_length))}
+    _write_json_atomic(tmp / PART_MARKER_NAME, info)
+    os.rename(tmp, parts / "0000")
+    _write_json_atomic(store / MARKER_NAME, {
+        "format": STORE_FORMAT, "version": STORE_VERSION, "chunk_length": chunk_length, "n_samples": n_samples,
+        "n_variants": n_variants, "parts": [{"name": "0000", **info}]})
     return store
 
 
@@ -655,18 +763,43 @@ def _mask(mask, n: int, name: str) -> np.ndarray:
     return m
 
 
+def _select_block(block, keep_variants, keep_samples):
+    return block[keep_variants][:, keep_samples]
+
+
+def _subset(x, variant_mask=None, sample_mask=None):
+    """Rows (variants) and columns (people) of a chunked array, chunk by chunk: each chunk keeps its own
+    rows, so no data moves between workers (dask's general fancy indexing would shuffle)."""
+    import dask.array as da
+    from dask.base import tokenize
+
+    n_variants, n_samples = x.shape[:2]
+    vm = np.ones(n_variants, dtype=bool) if variant_mask is None else np.asarray(variant_mask, dtype=bool)
+    sm = np.ones(n_samples, dtype=bool) if sample_mask is None else np.asarray(sample_mask, dtype=bool)
+    if vm.all() and sm.all():
+        return x
+    bounds = np.cumsum((0,) + x.chunks[0])
+    rows = tuple(int(vm[a:b].sum()) for a, b in zip(bounds[:-1], bounds[1:]))
+    index = "vsp"[:x.ndim]
+    out = da.blockwise(_select_block, index, x, index, da.from_array(vm, chunks=(x.chunks[0],)), "v",
+                       da.from_array(sm, chunks=-1), "s", adjust_chunks={"v": rows, "s": int(sm.sum())},
+                       dtype=x.dtype, name="select-" + tokenize(x, vm, sm), meta=np.empty((0,) * x.ndim, x.dtype))
+    if 0 in rows and any(rows):  # chunks left empty (sgkit's windows do not expect them) join a neighbour
+        out = out.rechunk({0: tuple(r for r in rows if r)})
+    return out
+
+
 def _dataset(data: GenotypeStore, variant_mask=None, sample_mask=None):
     """sgkit dataset of the store (lazy), optionally restricted to some variants and people."""
-    import sgkit
+    sgkit = _sgkit()
 
     g = data.genotypes
     v = data.variants
-    if variant_mask is not None and not variant_mask.all():
-        g = g[np.flatnonzero(variant_mask)]
-        v = v[variant_mask].reset_index(drop=True)
     ids = data.samples["sample_id"].astype(str).to_numpy()
-    if sample_mask is not None and not sample_mask.all():
-        g = g[:, np.flatnonzero(sample_mask)]
+    g = _subset(g, variant_mask, sample_mask)
+    if variant_mask is not None:
+        v = v[variant_mask].reset_index(drop=True)
+    if sample_mask is not None:
         ids = ids[sample_mask]
     contigs, codes = np.unique(v["chrom"].astype(str).to_numpy(), return_inverse=True)
     alleles = np.stack([v["ref"].astype(str).to_numpy(), v["alt"].astype(str).to_numpy()], axis=1).astype(object)
@@ -712,7 +845,7 @@ def variant_qc(data, *, groups=None, client=None, progress: bool = False) -> pd.
     >>> scale.variant_qc(g)[["call_rate", "alt_freq"]].round(2).values.tolist()
     [[0.75, 0.5]]
     """
-    import sgkit
+    sgkit = _sgkit()
 
     data = _as_store(data)
     client = _prepare(client)
@@ -771,7 +904,7 @@ def sample_qc(data, *, client=None, progress: bool = False) -> pd.DataFrame:
     >>> scale.sample_qc(g)["missing_rate"].tolist()
     [0.0, 0.5]
     """
-    import sgkit
+    sgkit = _sgkit()
 
     data = _as_store(data)
     client = _prepare(client)
@@ -823,7 +956,7 @@ def ld_prune(data, variants: "pd.DataFrame | None" = None, *, variant_mask=None,
     >>> int(scale.ld_prune(g).sum())  # three copies: one is kept
     1
     """
-    import sgkit
+    sgkit = _sgkit()
 
     data = _as_store(data)
     client = _prepare(client)
@@ -846,7 +979,7 @@ def ld_prune(data, variants: "pd.DataFrame | None" = None, *, variant_mask=None,
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise MedaiInputError(f"'{name}' must be an int >= 1; got {value!r}.")
     check_chunk_memory(data.genotypes, client=client, bytes_per_call=8)
-    g = data.genotypes[:, np.flatnonzero(smask)] if not smask.all() else data.genotypes
+    g = _subset(data.genotypes, sample_mask=smask)
     gn = g.sum(axis=2, dtype=np.int8)
     gn = _where(g[:, :, 0] < 0, np.int8(-1), gn)
     called = (gn >= 0).sum(axis=1)
@@ -862,9 +995,15 @@ def ld_prune(data, variants: "pd.DataFrame | None" = None, *, variant_mask=None,
         return keep
     ds = _dataset(GenotypeStore(data.path, g, data.variants, data.samples[smask].reset_index(drop=True),
                                 data.chunk_variants), variant_mask=np.isin(np.arange(n_variants), rows))
-    ds["call_dosage"] = (("variants", "samples"), gn[rows])
+    ds["call_dosage"] = (("variants", "samples"), _subset(gn, np.isin(np.arange(n_variants), rows)))
     ds["variant_score"] = (("variants",), maf[rows])
     ds = sgkit.window_by_variant(ds, size=int(size), step=int(step))
+    # sgkit's LD matrix expects a window to start in every chunk: chunk boundaries on window starts.
+    bounds = [0]
+    for start in ds["window_start"].values[1:]:
+        if start - bounds[-1] >= max(data.chunk_variants, 2 * size):
+            bounds.append(int(start))
+    ds["call_dosage"] = ds["call_dosage"].chunk({"variants": tuple(np.diff(bounds + [len(rows)]).tolist())})
     pairs = sgkit.ld_matrix(ds, dosage="call_dosage", threshold=threshold, variant_score="variant_score")
     (table,) = _compute(pairs, client=client, progress=progress, desc="LD windows")
     table = table.sort_values(["i", "j"], kind="stable").reset_index(drop=True)
@@ -911,7 +1050,7 @@ def genetic_pca(data, *, n_components: int = 10, variant_mask=None, sample_mask=
     >>> scale.genetic_pca(c.genotypes, n_components=2).components.shape
     (100, 2)
     """
-    import sgkit
+    sgkit = _sgkit()
 
     data = _as_store(data)
     client = _prepare(client)
@@ -926,15 +1065,13 @@ def genetic_pca(data, *, n_components: int = 10, variant_mask=None, sample_mask=
             f"variants; got {n_components!r}."
         )
     check_chunk_memory(data.genotypes, client=client, bytes_per_call=16)
-    g = data.genotypes[np.flatnonzero(vmask)] if not vmask.all() else data.genotypes
-    if not smask.all():
-        g = g[:, np.flatnonzero(smask)]
+    g = _subset(data.genotypes, vmask, smask)
     dose = _dosage(g)
     (freq,) = _compute(dose.mean(axis=1, dtype=np.float64) / 2, client=client)
     poly = (freq > 0) & (freq < 1)
     rows = np.flatnonzero(vmask)[poly]
     ds = _dataset(data, variant_mask=np.isin(np.arange(n_variants), rows), sample_mask=smask)
-    ds["call_dosage"] = (("variants", "samples"), dose[np.flatnonzero(poly)] if not poly.all() else dose)
+    ds["call_dosage"] = (("variants", "samples"), _subset(dose, poly))
     out = sgkit.pca(ds, n_components=int(n_components), algorithm="randomized", n_iter=int(n_iter),
                     random_state=random_state, variable="call_dosage", check_missing=False, merge=False)
     coords, ratio = _compute(out["sample_pca_projection"].data, out["sample_pca_explained_variance_ratio"].data,
@@ -1016,12 +1153,10 @@ def run_gwas(data, phenotype, *, covariates=None, method: str = "linear", sample
     if n - x.shape[1] - 1 < 1:
         raise MedaiInputError(f"{n} samples are too few for {x.shape[1]} covariates (with intercept).")
     check_chunk_memory(data.genotypes, client=client)
-    g = data.genotypes[np.flatnonzero(vmask)] if not vmask.all() else data.genotypes
-    if not smask.all():
-        g = g[:, np.flatnonzero(smask)]
+    g = _subset(data.genotypes, vmask, smask)
 
     if method == "linear":
-        import sgkit
+        sgkit = _sgkit()
 
         ds = _dataset(data, variant_mask=vmask, sample_mask=smask)
         dose = _dosage(g)
@@ -1044,7 +1179,99 @@ def run_gwas(data, phenotype, *, covariates=None, method: str = "linear", sample
 
     y_d = da.from_array(y, chunks=-1)
     x_d = da.from_array(x, chunks=(-1, -1))
+    from dask.base import tokenize
+
     stats = da.blockwise(_logistic_block, "vk", g, "vsp", y_d, "s", x_d, "sc", new_axes={"k": 5},
-                         concatenate=True, dtype=float, meta=np.empty((0, 0)))
+                         concatenate=True, dtype=float, meta=np.empty((0, 0)),
+                         name="logistic-score-test-" + tokenize(g, y, x))
     (table,) = _compute(stats, client=client, progress=progress, desc="GWAS")
     return pd.DataFrame(np.asarray(table), columns=["beta", "se", "chi2", "p", "alt_freq"])
+
+
+# --- helpers for lessons and researchers ----------------------------------------------------------------
+
+def write_chromosome_vcfs(genotypes, variants: pd.DataFrame, sample_ids, folder) -> list[Path]:
+    """Write one VCF per chromosome (``chr<name>.vcf.gz``), the layout biobanks release and
+    :func:`convert_vcfs` converts in parallel.
+
+    Parameters
+    ----------
+    genotypes : array, int8, shape (n_variants, n_samples, 2)
+    variants : DataFrame
+        ``chrom``, ``pos``, ``id``, ``ref``, ``alt``.
+    sample_ids : sequence of str
+    folder : path
+        Created if absent.
+
+    Returns
+    -------
+    list of pathlib.Path
+
+    Examples
+    --------
+    >>> from medai_lib.cancer import scale
+    >>> # files = scale.write_chromosome_vcfs(cohort.genotypes, cohort.variants, cohort.samples["sample_id"], "vcf")
+    """
+    from medai_lib.cancer.vcf import write_vcf
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    chrom = variants["chrom"].astype(str).to_numpy()
+    files = []
+    for name in pd.unique(chrom):
+        rows = np.flatnonzero(chrom == name)
+        files.append(write_vcf(folder / f"chr{name}.vcf.gz", np.asarray(genotypes[rows[0]:rows[-1] + 1]),
+                               variants.iloc[rows].reset_index(drop=True), sample_ids))
+    return files
+
+
+def plot_task_stream(records, *, ax=None):
+    """What each worker did and when: one row per worker thread, one bar per task, coloured by kind
+    (reading chunks, dosages, regression, ...), from ``distributed.get_task_stream``.
+
+    Parameters
+    ----------
+    records : list of dict
+        ``get_task_stream(client).data`` (each with ``worker``, ``thread``, ``key`` and ``startstops``).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> from medai_lib.cancer import scale
+    >>> # with distributed.get_task_stream(client) as ts: scale.run_gwas(data, y)
+    >>> # scale.plot_task_stream(ts.data)
+    """
+    import matplotlib.pyplot as plt
+    from dask.utils import key_split
+
+    from medai_lib.plotting import PALETTE, _describe
+
+    if not records:
+        raise MedaiInputError("'records' is empty: record tasks with distributed.get_task_stream(client) while "
+                              "computing.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 3))
+    rows = sorted({(r["worker"], r.get("thread", 0)) for r in records})
+    start = min(s["start"] for r in records for s in r["startstops"])
+    friendly = {"original-from-zarr": "read chunk", "from-zarr": "read chunk", "select": "keep QC-passing rows",
+                "logistic-score-test": "score test", "lambda": "dosage", "_select_block": "keep QC-passing rows"}
+    kinds = {}
+    for r in records:
+        kind = key_split(r["key"])
+        kind = next((label for prefix, label in friendly.items() if kind.startswith(prefix)), kind)
+        color = kinds.setdefault(kind, PALETTE[len(kinds) % len(PALETTE)])
+        y = rows.index((r["worker"], r.get("thread", 0)))
+        for s in r["startstops"]:
+            if s.get("action") == "compute":
+                ax.broken_barh([(s["start"] - start, s["stop"] - s["start"])], (y - 0.4, 0.8), color=color)
+    ax.set_yticks(range(len(rows)), [f"worker {i + 1}" for i in range(len(rows))])
+    ax.set_xlabel("seconds since the first task")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in kinds.values()]
+    shown = list(kinds)[:8]
+    ax.legend(handles[:8], shown, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), title="task kind")
+    _describe(ax, f"{len(records)} tasks on {len(rows)} worker threads; bars side by side run at the same time.")
+    return ax
