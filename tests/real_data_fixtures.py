@@ -15,6 +15,7 @@ the same code path as a user's copy of the real dataset.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -142,11 +143,12 @@ def write_unscored_psg_folder(folder, *, layout: str = "flat", hours: float = 1.
 
 
 def write_genotype_folder(folder, *, n_people: int = 400, random_state: int = 0,
-                          group_names: dict | None = None) -> Path:
+                          group_names: dict | None = None, keep_columns=None) -> Path:
     """Write a study folder with only ``genotypes.vcf.gz`` and ``phenotypes.csv``; returns the folder.
 
     ``group_names`` renames the ``ancestry_group`` labels (e.g. ``{"group_A": "nfe", "group_B": "afr"}``,
-    gnomAD-style), as a real study labels its genetic ancestry groups.
+    gnomAD-style), as a real study labels its genetic ancestry groups. ``keep_columns`` keeps only those
+    phenotype columns (``sample_id`` always): e.g. ``("case",)`` for a study with case status only.
     """
     from medai_lib.cancer import LiabilityModel, make_cancer_cohort, write_cancer_cohort
 
@@ -155,6 +157,8 @@ def write_genotype_folder(folder, *, n_people: int = 400, random_state: int = 0,
                                 model=LiabilityModel(n_causal=60, n_rare=1), random_state=random_state)
     if group_names:
         cohort.samples["ancestry_group"] = cohort.samples["ancestry_group"].replace(group_names)
+    if keep_columns is not None:
+        cohort = dataclasses.replace(cohort, samples=cohort.samples[["sample_id", *keep_columns]])
     write_cancer_cohort(cohort, folder)
     for path in folder.iterdir():
         if path.name not in ("genotypes.vcf.gz", "phenotypes.csv"):

@@ -273,3 +273,58 @@ def test_check_groups_names_the_parameter_and_the_groups_found():
         check_groups(samples, TRAIN_GROUP="nfe", OTHER_GROUP="nfe")
     with pytest.raises(MedaiInputError, match="no 'ancestry_group' column"):
         check_groups(samples.rename(columns={"ancestry_group": "population"}), TRAIN_GROUP="nfe")
+
+
+def test_notebook_helpers_on_the_study(study, tmp_path):
+    from medai_lib.cancer import (
+        LiabilityModel, daetwyler_expected_r2, describe_scores, effective_number_of_segments, expected_r2_table,
+        liability_r2_by_group, read_optional_study_files,
+    )
+
+    s = study.samples
+    lines = describe_scores(study).splitlines()
+    assert lines[0].startswith(f"Our own GWAS: {int((s['split'] == 'train').sum()):,} people; PRS of "
+                               f"{len(study.score.variant_index):,} variants")
+    assert lines[1].startswith(f"Published GWAS: {int(study.published_gwas['n'].max()):,} people")
+    folder = tmp_path / "cohort"
+    folder.mkdir()
+    truth = {"polygenic_liability": np.zeros(len(study.qc.sample_mask))}
+    h2 = LiabilityModel().h2
+    m_e, table = expected_r2_table(study, None, h2=h2, genome_morgans=0.06)
+    assert m_e == pytest.approx(effective_number_of_segments(10_000, 0.06))
+    assert table.loc["our own", "expected R2"] == pytest.approx(
+        daetwyler_expected_r2(h2, int((s["split"] == "train").sum()), m_e))
+    assert list(table.index) == ["our own", "published"] and table.shape[1] == 2
+    # the observed R2 is the squared correlation with the truth, times h2, in the group_A test people
+    rng = np.random.default_rng(0)
+    truth["polygenic_liability"] = rng.normal(size=len(study.qc.sample_mask))
+    _, observed = expected_r2_table(study, truth, h2=h2, genome_morgans=0.06)
+    test = ((s["split"] == "test") & (s["ancestry_group"] == "group_A")).to_numpy()
+    liability = truth["polygenic_liability"][study.qc.sample_mask][test]
+    assert observed.loc["published", "observed R2 (group_A test)"] == pytest.approx(
+        np.corrcoef(s.loc[test, "prs_published"], liability)[0, 1] ** 2 * h2)
+    r2 = liability_r2_by_group(s["prs_published"], s["oracle_genetic"], s["ancestry_group"], ["group_B"])
+    b = (s["ancestry_group"] == "group_B").to_numpy()
+    assert r2["group_B"] == pytest.approx(np.corrcoef(s.loc[b, "prs_published"], s.loc[b, "oracle_genetic"])[0, 1] ** 2)
+    assert read_optional_study_files(folder) == (None, None)
+
+
+def test_decision_panels_draw_the_library_decision_curve():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from medai_lib.cancer import plot_decision_panels
+    from medai_lib.evaluation import decision_curve
+
+    rng = np.random.default_rng(2)
+    p = rng.uniform(0.01, 0.5, 400)
+    y = (rng.random(400) < p).astype(int)
+    thresholds = np.arange(0.02, 0.41, 0.02)
+    fig = plot_decision_panels([("A", y[:200], [("model", p[:200], "#0072B2")]),
+                                ("B", y[200:], [("model", p[200:], "#0072B2")])], thresholds=thresholds)
+    assert [ax.get_title() for ax in fig.axes] == ["A", "B"]
+    reference = decision_curve(y[200:], p[200:], thresholds=thresholds)
+    drawn = [line for line in fig.axes[1].lines if line.get_label() == "model"][0]
+    np.testing.assert_allclose(drawn.get_ydata(), reference["net_benefit_model"])
+    with pytest.raises(MedaiInputError, match="at least one"):
+        plot_decision_panels([], thresholds=thresholds)

@@ -167,3 +167,60 @@ def test_polygenic_risk_notebook_names_a_wrong_group_parameter(labelled_genotype
     assert result["status"] == "failed" and result["returncode"] != 0
     message = result["error"]["evalue"]
     assert "TRAIN_GROUP" in message and "'nosuch'" in message and "['afr', 'nfe']" in message
+
+
+# A study folder with genotypes and the least a notebook can use: no genetic ancestry groups, no clinical
+# covariates, no summary statistics or gene-panel list. 4.1 to 4.3 need case status only; 4.4 also needs the
+# age at diagnosis or at the end of follow-up (event_age).
+@pytest.fixture(scope="module")
+def minimal_genotype_folder(tmp_path_factory):
+    folder = write_genotype_folder(tmp_path_factory.mktemp("minimal") / "study", n_people=800,
+                                   keep_columns=("case", "event_age"))
+    assert list(pd.read_csv(folder / "phenotypes.csv").columns) == ["sample_id", "case", "event_age"]
+    return folder
+
+
+def _warned(out, notebook: str) -> str:
+    nb = nbformat.read(out / notebook, as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream" and o.get("name") == "stderr")
+
+
+@pytest.mark.parametrize("notebook", ["01_genotypes_and_qc", "02_ancestry_and_gwas"])
+def test_qc_and_gwas_notebooks_run_without_ancestry_groups(minimal_genotype_folder, tmp_path, notebook):
+    path = f"course/04_cancer/{notebook}.ipynb"
+    metrics = _run(path, minimal_genotype_folder, tmp_path / "out")
+    assert "no 'ancestry_group' column" in _warned(tmp_path / "out", path)
+    if notebook.startswith("01"):
+        # one group: the "within groups" test is the pooled one
+        assert metrics["hwe_flagged_within"] == metrics["hwe_flagged_pooled"]
+        assert 0 < metrics["n_variants_after_qc"] < 5000
+    else:
+        assert metrics["lambda_pc_corrected"] > 0 and metrics["n_hits_pc_corrected"] >= 0
+
+
+def test_polygenic_risk_notebook_runs_on_genotypes_and_case_status_only(minimal_genotype_folder, tmp_path):
+    notebook = "course/04_cancer/03_polygenic_risk.ipynb"
+    metrics = _run(notebook, minimal_genotype_folder, tmp_path / "out")
+    # PRS-only route: no clinical model, no second group, no published score, no oracle
+    assert 0.0 < metrics["auc"] < 1.0 and metrics["auc"] == metrics["auc_local_prs"]
+    for absent in ("baseline_auc", "auc_group_B", "group_B_calibration_intercept_before", "oracle_auc"):
+        assert absent not in metrics, absent
+    printed = _printed(tmp_path / "out", notebook)
+    assert "Clinical factors in the model: none (PRS-only models)" in printed
+    assert "no second group to recalibrate for" in printed
+
+
+def test_survival_notebook_runs_without_groups_or_covariates(minimal_genotype_folder, tmp_path):
+    notebook = "course/04_cancer/04_survival_and_communicating_risk.ipynb"
+    metrics = _run(notebook, minimal_genotype_folder, tmp_path / "out")
+    assert metrics["hazard_ratio_prs_per_sd"] > 0 and 0.0 < metrics["c_index"] < 1.0
+    assert "clinical factors: none" in _printed(tmp_path / "out", notebook)
+
+
+def test_survival_notebook_names_a_missing_event_age(tmp_path):
+    folder = write_genotype_folder(tmp_path / "study", n_people=200, keep_columns=("case",))
+    result = _execute("course/04_cancer/04_survival_and_communicating_risk.ipynb", folder, tmp_path / "out", {})
+    assert result["status"] == "failed"
+    message = result["error"]["evalue"]
+    assert "phenotypes.csv" in message and "['event_age']" in message and "survival analysis" in message

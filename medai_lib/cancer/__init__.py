@@ -17,6 +17,7 @@ from medai_lib.cancer.risk import (
     apply_score, available_covariates, case_rates_by_group, check_groups, covariate_matrix, study_groups,
     evaluate_by_group, fit_risk_model, plot_auc_by_group, plot_calibration_by_group, prepare_risk_study, read_truth,
     recalibrate_for_group, require_columns, compare_to_baseline, prs_percentile, top_share_by_reference,
+    describe_scores, expected_r2_table, liability_r2_by_group, plot_decision_panels, read_optional_study_files,
     score_weights,
 )
 from medai_lib.cancer.simulate import (
@@ -58,6 +59,8 @@ __all__ = [
     "AverageRiskMultiple", "absolute_risk_calibration", "risk_at_multiple_of_average",
     # sample checks
     "KING_DEGREES", "check_sex", "king_kinship", "related_pairs", "sample_inbreeding",
+    "describe_scores", "expected_r2_table", "liability_r2_by_group", "plot_decision_panels",
+    "read_optional_study_files",
     # published summary statistics and gene-panel variants
     "align_summary_statistics", "pathogenic_carrier", "read_pathogenic_variants", "read_summary_statistics",
     "simulate_summary_statistics", "write_summary_statistics",

@@ -305,7 +305,7 @@ def _dosage_chunk(g: np.ndarray) -> np.ndarray:
     return np.where(called, g.sum(axis=2, dtype=np.int16), -1).astype(np.float64).clip(min=-1)
 
 
-def sample_inbreeding(genotypes, *, groups=None, min_maf: float = 0.01, n_sd: float = 3.0,
+def sample_inbreeding(genotypes, *, groups=None, variant_mask=None, min_maf: float = 0.01, n_sd: float = 3.0,
                       chunk_size: int = 5000) -> pd.DataFrame:
     """Per-person inbreeding coefficient F from homozygosity (method-of-moments, as PLINK's ``--het``), with
     outliers flagged within each genetic ancestry group.
@@ -321,6 +321,8 @@ def sample_inbreeding(genotypes, *, groups=None, min_maf: float = 0.01, n_sd: fl
     genotypes : array, int8, shape (n_variants, n_samples, 2)
     groups : array_like of str, shape (n_samples,), optional
         Genetic ancestry group of each person (None: one group).
+    variant_mask : array of bool, shape (n_variants,), optional
+        Variants to use (e.g. those passing QC).
     min_maf : float, default 0.01
         Variants rarer than this in a group are left out (too little information).
     n_sd : float, default 3
@@ -348,8 +350,9 @@ def sample_inbreeding(genotypes, *, groups=None, min_maf: float = 0.01, n_sd: fl
     expected = np.zeros(n_samples)
     n_called = np.zeros(n_samples)
     members = {k: labels == k for k in pd.unique(labels)}
-    for start, stop in _chunks(n_variants, chunk_size):
-        d = _dosage_chunk(genotypes[start:stop])
+    rows = np.arange(n_variants) if variant_mask is None else np.flatnonzero(np.asarray(variant_mask, dtype=bool))
+    for start, stop in _chunks(rows.size, chunk_size):
+        d = _dosage_chunk(np.asarray(genotypes[rows[start:stop]]))
         called = d >= 0
         for mask in members.values():
             dd, cc = d[:, mask], called[:, mask]
@@ -410,12 +413,14 @@ def king_kinship(genotypes, *, variant_mask=None, chunk_size: int = 5000) -> np.
     het_in_both = np.zeros((n_samples, n_samples))  # [i, j]: heterozygous calls of i where j is called
     for start, stop in _chunks(rows.size, chunk_size):
         d = _dosage_chunk(np.asarray(genotypes[rows[start:stop]]))
-        het = (d == 1).astype(np.float64)
-        hom0, hom2 = (d == 0).astype(np.float64), (d == 2).astype(np.float64)
-        called = (d >= 0).astype(np.float64)
+        # 0/1 indicators in float32: products of chunks up to 2**24 variants are exact counts
+        het = (d == 1).astype(np.float32)
+        hom0, hom2 = (d == 0).astype(np.float32), (d == 2).astype(np.float32)
+        called = (d >= 0).astype(np.float32)
         hethet += het.T @ het
-        opposite += hom0.T @ hom2 + hom2.T @ hom0
+        opposite += hom0.T @ hom2
         het_in_both += het.T @ called
+    opposite = opposite + opposite.T  # AA in i with aa in j, and aa in i with AA in j
     n_i, n_j = het_in_both, het_in_both.T
     n_min = np.minimum(n_i, n_j)
     with np.errstate(invalid="ignore", divide="ignore"):

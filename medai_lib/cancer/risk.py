@@ -1142,3 +1142,171 @@ def top_share_by_reference(prs, groups, *, reference_group: str, top: float = 10
                      "top_by_reference": float(np.mean(prs_percentile(own, reference) >= 100 - top)),
                      "top_by_own_group": float(np.mean(prs_percentile(own, own) >= 100 - top))})
     return pd.DataFrame(rows).set_index("group")
+
+
+def read_optional_study_files(folder) -> tuple:
+    """The published GWAS summary statistics and the gene-panel list beside a cohort, each None when the
+    folder does not have it (a researcher's own study often has neither).
+
+    Returns
+    -------
+    (summary_statistics, pathogenic_variants) : DataFrame or None, DataFrame or None
+        From :func:`read_summary_statistics` (``published_gwas_summary_statistics.tsv.gz``) and
+        :func:`read_pathogenic_variants` (``known_pathogenic_variants.tsv``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from medai_lib.cancer.risk import read_optional_study_files
+    >>> read_optional_study_files(tempfile.mkdtemp())
+    (None, None)
+    """
+    from medai_lib.cancer.sumstats import (
+        PATHOGENIC_NAME, SUMSTATS_NAME, read_pathogenic_variants, read_summary_statistics,
+    )
+
+    folder = Path(folder)
+    sumstats = read_summary_statistics(folder / SUMSTATS_NAME) if (folder / SUMSTATS_NAME).is_file() else None
+    panel = read_pathogenic_variants(folder / PATHOGENIC_NAME) if (folder / PATHOGENIC_NAME).is_file() else None
+    return sumstats, panel
+
+
+def _published_n(study: RiskStudy) -> int:
+    """Sample size of the published GWAS (its largest per-variant N; variants it lacks are NaN)."""
+    n = pd.to_numeric(study.published_gwas.get("n", pd.Series(dtype=float)), errors="coerce").max()
+    return int(n) if np.isfinite(n) else 0
+
+
+def describe_scores(study: RiskStudy) -> str:
+    """One line per score of a risk study: the GWAS size, the variants in the score and how it was tuned.
+
+    Examples
+    --------
+    >>> # print(describe_scores(prepare_risk_study(data)))
+    """
+    lines = [f"Our own GWAS: {int((study.samples['split'] == 'train').sum()):,} people; PRS of "
+             f"{len(study.score.variant_index):,} variants (p-value threshold {study.score.parameter:g})"]
+    if study.published_score is not None:
+        lines.append(f"Published GWAS: {_published_n(study):,} people; PRS of {len(study.published_score.variant_index):,} "
+                     f"variants ({study.published_score.method.replace('LD-adjusted lasso', 'LD-aware lasso')})")
+    return "\n".join(lines)
+
+
+def liability_r2_by_group(score, liability, groups, show) -> dict:
+    """Share of the true genetic liability's variance a score captures (squared correlation), per group.
+
+    Only a simulation knows the liability: this is the accuracy measure that AUC only hints at.
+
+    Parameters
+    ----------
+    score, liability : array_like, shape (n,)
+    groups : array_like of str, shape (n,)
+    show : sequence of str
+        Groups to report.
+
+    Returns
+    -------
+    dict of group -> R-squared
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medai_lib.cancer.risk import liability_r2_by_group
+    >>> x = np.arange(10.0); liability_r2_by_group(x, 2 * x, ["a"] * 10, ["a"])
+    {'a': 1.0}
+    """
+    score, liability = np.asarray(score, dtype=float), np.asarray(liability, dtype=float)
+    groups = np.asarray(groups).astype(str)
+    if not (score.shape == liability.shape == groups.shape):
+        raise MedaiInputError(f"'score', 'liability' and 'groups' must have the same length; got {score.shape}, "
+                              f"{liability.shape}, {groups.shape}.")
+    return {g: round(float(np.corrcoef(score[groups == g], liability[groups == g])[0, 1] ** 2), 12) for g in show}
+
+
+def expected_r2_table(study: RiskStudy, truth: "dict | None", *, h2: float, genome_morgans: float,
+                      effective_size: float = 10_000, train_group: "str | None" = None):
+    """Daetwyler's expected R-squared of each score of a simulated study beside the observed one.
+
+    Parameters
+    ----------
+    study : RiskStudy
+    truth : dict or None
+        From :func:`read_truth`; adds the observed R-squared (test people of ``train_group``) on the liability
+        scale (squared correlation with the true polygenic liability times ``h2``).
+    h2 : float
+        Heritability of the liability.
+    genome_morgans : float
+        Genome length in Morgans (for the effective number of segments, with ``effective_size``).
+
+    Returns
+    -------
+    m_e : float
+        Effective number of independent chromosome segments.
+    table : DataFrame
+        Index "our own" and, with a published score, "published": ``people``, ``expected R2`` and
+        ``observed R2 (<group> test)``.
+
+    Examples
+    --------
+    >>> # m_e, table = expected_r2_table(study, truth, h2=0.3, genome_morgans=0.4)
+    """
+    from medai_lib.cancer.prs import daetwyler_expected_r2, effective_number_of_segments
+
+    m_e = effective_number_of_segments(effective_size, genome_morgans)
+    people = study.samples
+    group = train_group or study.train_group
+    rows = [("our own", int((people["split"] == "train").sum()), "prs")]
+    if study.published_score is not None:
+        rows.append(("published", _published_n(study), "prs_published"))
+    table = pd.DataFrame({"people": [n for _, n, _ in rows],
+                          "expected R2": [daetwyler_expected_r2(h2, n, m_e) for _, n, _ in rows]},
+                         index=pd.Index([name for name, _, _ in rows], name="GWAS"))
+    if truth is not None:
+        test = ((people["split"] == "test") & (people["ancestry_group"] == group)).to_numpy()
+        polygenic = np.asarray(truth["polygenic_liability"])[study.qc.sample_mask][test]
+        table[f"observed R2 ({group} test)"] = [
+            np.corrcoef(people.loc[test, col], polygenic)[0, 1] ** 2 * h2 for _, _, col in rows]
+    return m_e, table
+
+
+def plot_decision_panels(panels, *, thresholds, band=(0.10, 0.20)):
+    """Decision curves side by side, one panel per group of people, with a shaded band of thresholds.
+
+    Parameters
+    ----------
+    panels : list of (title, y, curves)
+        ``y`` the outcomes of the panel's people; ``curves`` a list of (label, risk, colour), each risk one
+        value per person of ``y``.
+    thresholds : array_like of float
+    band : (float, float) or None
+        Thresholds at which the decision would be taken, shaded.
+
+    Returns
+    -------
+    matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from medai_lib.cancer.risk import plot_decision_panels
+    >>> rng = np.random.default_rng(0); p = rng.uniform(0, 0.5, 300); y = rng.random(300) < p
+    >>> fig = plot_decision_panels([("all", y, [("model", p, "#0072B2")])], thresholds=np.arange(0.02, 0.4, 0.02))
+    """
+    import matplotlib.pyplot as plt
+
+    from medai_lib.evaluation import decision_curve
+    from medai_lib.plotting import plot_decision_curve
+
+    if not panels:
+        raise MedaiInputError("'panels' must hold at least one (title, y, curves) panel.")
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.8), squeeze=False)
+    for ax, (title, y, curves) in zip(axes[0], panels):
+        for label, risk, color in curves:
+            plot_decision_curve(decision_curve(np.asarray(y), np.asarray(risk), thresholds=thresholds), ax=ax,
+                                label=label, color=color)
+        if band is not None:
+            ax.axvspan(band[0], band[1], color="0.9", zorder=0)
+        ax.set_title(title)
+        ax.legend(fontsize="x-small")
+    return fig

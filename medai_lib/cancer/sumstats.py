@@ -324,6 +324,8 @@ def align_summary_statistics(sumstats: pd.DataFrame, variants: pd.DataFrame) -> 
     out = pd.DataFrame({"beta": beta, "se": se, "chi2": (beta / se) ** 2,
                         "p": s["p_value"].to_numpy(dtype=float) * np.abs(sign),
                         "alt_freq": np.where(flip, 1 - f, f) * np.abs(sign)})
+    if "n" in s.columns:  # the GWAS's sample size per variant, kept so a report can quote it
+        out["n"] = pd.to_numeric(s["n"], errors="coerce").to_numpy(dtype=float) * np.abs(sign)
     if not np.isfinite(out["p"]).any():
         raise MedaiInputError(
             "no variant of the summary statistics matches the cohort (by 'variant_id' with the same two "
