@@ -101,3 +101,15 @@ def test_beats_persistence_trusts_the_subject_interval_over_delong(forecast_spli
     spanning = dataclasses.replace(res, subject_ci=(-0.01, res.comparison.difference + 0.05))
     assert res.comparison.ci_low > 0 and not spanning.beats_persistence
     assert dataclasses.replace(res, subject_ci=(0.001, 0.1)).beats_persistence
+
+
+def test_forecast_summary_states_the_numbers_and_the_verdict(forecast_split):
+    import dataclasses
+
+    train, test = forecast_split
+    res = evaluate_forecast(fit_forecaster(train), test, n_bootstrap=200, random_state=0)
+    text = res.summary()
+    assert f"model {res.auc_model:.3f}" in text and f"persistence {res.auc_persistence:.3f}" in text
+    assert f"{res.subject_ci[0]:+.3f} to {res.subject_ci[1]:+.3f} resampling patients" in text
+    assert text.endswith("the model beats persistence") == res.beats_persistence
+    assert "interval includes zero" in dataclasses.replace(res, subject_ci=(-0.01, 0.1)).summary()

@@ -129,3 +129,29 @@ def test_minute_ahi_by_hand_and_on_truth(dataset):
     assert np.corrcoef(est.reindex(ref.index), ref)[0, 1] > 0.9
     with pytest.raises(MedaiInputError, match="no value for subjects"):
         fit_minute_ahi(t["subject_id"], t["label"], t["sleep"], ref.iloc[:2])
+
+
+def test_compare_models_and_its_plots(dataset):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from medai_lib.apnea.models import compare_models
+    from medai_lib.apnea.plotting import plot_ahi_agreement, plot_model_comparison
+
+    y = dataset.labels
+    scores = {"SpO2 dip": dataset.table["spo2_drop_next"].to_numpy() / 10, "oracle": dataset.table["oracle"].to_numpy()}
+    table = compare_models(y, scores, dataset.groups, n_bootstrap=200, random_state=0)
+    assert list(table.index) == ["SpO2 dip", "oracle"]
+    for name, s in scores.items():
+        assert table.loc[name, "auc estimate"] == pytest.approx(roc_auc_score(y, s))
+        assert table.loc[name, "accuracy estimate"] == pytest.approx(np.mean((s >= 0.5) == y))
+        assert table.loc[name, "auc ci_low"] <= table.loc[name, "auc estimate"] <= table.loc[name, "auc ci_high"]
+    ax = plot_model_comparison(table, ceiling="oracle")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["SpO2 dip", "oracle"]
+    ahi = pd.DataFrame({"reference AHI": [3.0, 12.0, 40.0], "scorer": [4.0, 16.0, 38.0]})
+    ax = plot_ahi_agreement(ahi, reference="reference AHI")
+    assert len(ax.collections) == 1 and ax.get_xlim()[1] == pytest.approx(42.0)
+    with pytest.raises(MedaiInputError, match="reference"):
+        plot_ahi_agreement(ahi, reference="true AHI")

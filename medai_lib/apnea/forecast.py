@@ -136,6 +136,23 @@ class ForecastResult:
         low = self.subject_ci[0] if self.subject_ci is not None else self.comparison.ci_low
         return bool(low > 0)
 
+    def summary(self) -> str:
+        """Three lines: the AUCs and their difference, its intervals (patients resampled and DeLong), a verdict."""
+        cmp = self.comparison
+        n = self.scores["subject_id"].nunique()
+        lines = [f"AUC on {n} test patients: model {self.auc_model:.3f}, persistence {self.auc_persistence:.3f}, "
+                 f"difference {cmp.difference:+.3f}"]
+        delong = f"{cmp.ci_low:+.3f} to {cmp.ci_high:+.3f}"
+        if self.subject_ci is not None:
+            low, high = self.subject_ci
+            lines.append(f"95% CI of the difference: {low:+.3f} to {high:+.3f} resampling patients ({delong} if "
+                         "minutes were independent, DeLong)")
+        else:
+            lines.append(f"95% CI of the difference: {delong} (DeLong, minutes treated as independent)")
+        verdict = ("the model beats persistence" if self.beats_persistence
+                   else "no difference shown: the interval includes zero")
+        return "\n".join(lines + [f"Verdict: {verdict}"])
+
 
 def evaluate_forecast(model, test_table: pd.DataFrame, *, horizon_min: "int | None" = None,
                       method: str = "delong", n_bootstrap: int = 0, random_state=0) -> ForecastResult:

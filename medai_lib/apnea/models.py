@@ -385,6 +385,35 @@ def subject_bootstrap(y_true, y_score, groups, *, threshold: float = 0.5, n_boot
     return table.loc[["auc", "accuracy"]]
 
 
+def compare_models(y_true, scores, groups, *, n_bootstrap: int = 500, random_state=0) -> pd.DataFrame:
+    """:func:`subject_bootstrap` for several models' per-minute scores on the same test minutes.
+
+    Parameters
+    ----------
+    y_true : array_like of 0/1, shape (n_minutes,)
+    scores : mapping of str to array_like, shape (n_minutes,)
+        Model name to its scores, in the order the rows should appear.
+    groups : array_like, shape (n_minutes,)
+        The subject of each minute (intervals resample subjects).
+
+    Returns
+    -------
+    DataFrame indexed by model with ``auc estimate, auc ci_low, auc ci_high, accuracy estimate,
+    accuracy ci_low, accuracy ci_high``.
+
+    Examples
+    --------
+    >>> from medai_lib.apnea import make_sleep_cohort, make_minute_dataset
+    >>> data = make_minute_dataset(make_sleep_cohort(3, hours=1.0, random_state=0), windows=False)  # doctest: +SKIP
+    >>> compare_models(data.labels, {"SpO2 dip": data.table["spo2_drop_next"]}, data.groups)  # doctest: +SKIP
+    """
+    rows = []
+    for name, score in dict(scores).items():
+        t = subject_bootstrap(y_true, score, groups, n_bootstrap=n_bootstrap, random_state=random_state)
+        rows.append({"model": name, **{f"{m} {c}": t.loc[m, c] for m in ("auc", "accuracy") for c in t.columns}})
+    return pd.DataFrame(rows).set_index("model")
+
+
 def leakage_comparison(X, y, groups, *, test_size: float = 0.3, kind: str = "forest", n_repeats: int = 5,
                        random_state=0) -> pd.DataFrame:
     """The same feature model evaluated after subject-wise and after random-minute splits.

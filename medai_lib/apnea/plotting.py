@@ -190,3 +190,52 @@ def plot_hypnogram(hypnogram, *, epoch_s: float = 30.0, ax=None, window: "tuple[
     if window is not None:
         ax.axvspan(window[0] / 3600.0, window[1] / 3600.0, color="#0072B2", alpha=0.3, lw=0)
     return ax
+
+
+def plot_model_comparison(comparison: pd.DataFrame, *, ceiling: "str | None" = None, ax=None):
+    """AUC of each model with its 95% interval (a forest plot), the ``ceiling`` model as a dashed line.
+
+    ``comparison`` as :func:`medai_lib.apnea.models.compare_models` returns it. Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 2.8))
+    pos = np.arange(len(comparison))
+    est = comparison["auc estimate"]
+    ax.errorbar(est, pos, xerr=[est - comparison["auc ci_low"], comparison["auc ci_high"] - est], fmt="o",
+                color="#0072B2", capsize=4)
+    if ceiling is not None:
+        ax.axvline(comparison.loc[ceiling, "auc estimate"], color="#D55E00", ls="--", lw=1,
+                   label=f"{ceiling}: the ceiling")
+        ax.legend(loc="lower left", fontsize=8)
+    ax.set(yticks=pos, yticklabels=comparison.index, xlabel="AUC on new patients (95% CI, patients resampled)")
+    ax.invert_yaxis()
+    return ax
+
+
+def plot_ahi_agreement(table: pd.DataFrame, *, reference: str, ax=None):
+    """Each estimated AHI column of ``table`` against its ``reference`` column, with the severity cut-offs.
+
+    Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if reference not in table.columns:
+        raise MedaiInputError(f"reference {reference!r} is not a column of table ({list(table.columns)}).")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 4.4))
+    styles = [("#0072B2", "o"), ("#E69F00", "s"), ("#009E73", "^"), ("#CC79A7", "D")]
+    for (colour, marker), col in zip(styles, [c for c in table.columns if c != reference]):
+        ax.scatter(table[reference], table[col], color=colour, marker=marker, label=col)
+    top = float(table.max().max()) * 1.05
+    ax.plot([0, top], [0, top], color="grey", ls=":", label="identity")
+    for cut, name in ((5, "mild"), (15, "moderate"), (30, "severe")):
+        ax.axvline(cut, color="lightgrey", lw=0.8)
+        ax.axhline(cut, color="lightgrey", lw=0.8)
+        if cut < top:
+            ax.text(cut + 0.3, top * 0.02, f"{name} from {cut}", rotation=90, va="bottom", fontsize=7, color="grey")
+    ax.set(xlim=(0, top), ylim=(0, top), xlabel=f"{reference} (events/h of sleep)", ylabel="estimated AHI",
+           title="AHI (grey: severity cut-offs)")
+    ax.legend(loc="upper left", fontsize=8)
+    return ax

@@ -25,6 +25,8 @@ _GRID = 4.0  # Hz, the grid on which envelopes are compared
 # the default synthetic cohort, never on the noisy one) put the edges back.
 _EXT_SCALE = 0.4
 _CORE_EXT = 1.5
+#: The channels the scorer reads (EEG and chin EMG for arousals); synthesise only these to score a cohort.
+SCORING_CHANNELS = ("flow", "thorax", "abdomen", "spo2", "eeg", "emg")
 _HYPOPNEA_RATIO = 0.7  # AASM: peak flow excursion down by >= 30% from the pre-event baseline
 _MIN_RATES = {"flow": 8.0, "thorax": 8.0, "abdomen": 8.0, "spo2": 0.5, "eeg": 50.0, "emg": 50.0}
 
@@ -530,5 +532,5 @@ def _score_cohort(cohort, hypopnea_rule: str, use_hypnogram: bool) -> pd.DataFra
     return pd.DataFrame(rows, columns=list(_COHORT_COLUMNS))
 
 
-__all__ = ["SCORER_VERSION", "ScoringResult", "score_cohort", "score_psg", "score_night", "SEVERITY_CUTOFFS",
+__all__ = ["SCORER_VERSION", "SCORING_CHANNELS", "ScoringResult", "score_cohort", "score_psg", "score_night", "SEVERITY_CUTOFFS",
            "severity_class"]
