@@ -281,3 +281,16 @@ def test_bad_inputs_are_named(vcfs, cohort, store, tmp_path, client):
     (tmp_path / "empty").mkdir()
     with pytest.raises(MedaiInputError, match="no .vcf"):
         scale.convert_vcfs(tmp_path / "empty", tmp_path / "y.zarr")
+
+
+def test_write_genotype_store_takes_blocks_of_any_size(cohort, tmp_path):
+    g = cohort.genotypes
+    cuts = [0, 7, 300, 301, 900, g.shape[0]]
+    blocks = (g[a:b] for a, b in zip(cuts[:-1], cuts[1:]))
+    path = scale.write_genotype_store(tmp_path / "s.zarr", blocks, cohort.variants, cohort.samples["sample_id"],
+                                      chunk_mb=CHUNK_MB)
+    back = scale.open_genotype_store(path)
+    np.testing.assert_array_equal(back.genotypes.compute(), g)
+    assert back.variants["pos"].tolist() == cohort.variants["pos"].tolist()
+    with pytest.raises(MedaiInputError, match="blocks hold 7 variants"):
+        scale.write_genotype_store(tmp_path / "t.zarr", [g[:7]], cohort.variants, cohort.samples["sample_id"])

@@ -283,7 +283,7 @@ def check_chunk_memory(genotypes, *, client=None, bytes_per_call: int = _BYTES_P
         raise MedaiInputError(
             f"chunks of {chunk_variants:,} variants x {chunk_samples:,} people need about {need / 2**20:,.0f} MiB "
             f"each at work, {threads} at a time, but a worker has {limit / 2**20:,.0f} MiB. Convert again with "
-            f"smaller chunks (convert_vcfs(..., chunk_mb={max(1, fit * chunk_samples * 3 // 2**20)}, "
+            f"smaller chunks (convert_vcfs(..., chunk_mb={fit * chunk_samples * 3 / 2**20:.2g}, "
             f"overwrite=True), about {fit:,} variants a chunk) or give workers more memory "
             "(start_cluster(memory_limit=...), or fewer threads per worker)."
         )
