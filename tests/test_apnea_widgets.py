@@ -39,6 +39,7 @@ def test_rule_explorer(night):
     assert ex.displayed["ahi"] == pytest.approx(ref.ahi) and ex.displayed["severity"] == ref.severity
     assert f"AHI {ref.ahi:.1f}" in ex.displayed["caption"]
     assert ex.image.value[:4] == b"\x89PNG"
+    assert ex.snapshot().data == ex.image.value  # the static picture is the view on screen
 
 
 def test_psg_browser(night):

@@ -204,6 +204,12 @@ class ScoringRuleExplorer(_Explorer):
             c.observe(self._on_control, names="value")
         self._render()
 
+    def snapshot(self):
+        """The current view as a static PNG image (what a saved or exported notebook shows)."""
+        from IPython.display import Image
+
+        return Image(data=self.image.value, format="png")
+
     def _on_rule(self, change) -> None:
         if change["new"] in self._PRESETS:
             d, a = self._PRESETS[change["new"]]
