@@ -88,7 +88,7 @@ def gap_closing(n_patients, size, epochs, device, model="small"):
     m = c.manifest
     split = patient_split(m, test_size=0.3, val_size=0.15, random_state=0)
     res = fit_fibrosis_model(c.images, m, split, model=model, image_size=size, epochs=epochs, device=device,
-                             batch_size=32 if model == "small" else 128, random_state=0)
+                             batch_size=32 if model == "small" else 128, random_state=0, progress=False)
     test = (split == "test").to_numpy()
     y = m["label"].to_numpy()
     cnn = predict_fibrosis(res.model, c.images[test], image_size=size, device=device)
@@ -154,7 +154,7 @@ def shortcut(n_patients, size, epochs, device, seeds=SHORTCUT_SEEDS):
                "per_seed": []}
         for seed in seeds:
             res = fit_fibrosis_model(train_images, man, spl, image_size=size, epochs=epochs, device=device,
-                                     random_state=seed)
+                                     random_state=seed, progress=False)
             internal = predict_fibrosis(res.model, views[name][0][test], image_size=size, device=device)
             external = predict_fibrosis(res.model, ext_images, image_size=size, device=device)
             scores[name, seed] = external
