@@ -905,6 +905,8 @@ class ThrowawayHub:
                 if cgroups:
                     cgroups.remove(name)
                 delete_user(name, prefix=self.prefix)
+            if cgroups:
+                cgroups.remove_base()
             shutil.rmtree(self.work, ignore_errors=True)
 
     def __enter__(self):

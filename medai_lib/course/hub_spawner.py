@@ -208,6 +208,15 @@ class UserCgroups:
                     pass
             time.sleep(0.1)
 
+    def remove_base(self) -> None:
+        """Remove the hub's own (empty) cgroup folders, e.g. after a throw-away hub; busy ones stay."""
+        for base in self.bases.values():
+            for path in (base / "hub", base):
+                try:
+                    path.rmdir()
+                except OSError:
+                    pass
+
     def remove(self, user: str) -> None:
         self.kill_all(user)
         for path in self.user_dirs(user).values():
