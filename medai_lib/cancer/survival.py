@@ -160,7 +160,7 @@ def plot_kaplan_meier(km: dict, *, ax=None, ylabel: str = "Cancer-free (%)", xla
         y = -0.2
         for name in km:
             for row in ("at risk", "events so far"):
-                ax.text(0.0, y, f"{name}: {row}", transform=ax.transAxes, ha="right", va="top", fontsize=8)
+                ax.text(-0.06, y, f"{name}: {row}", transform=ax.transAxes, ha="right", va="top", fontsize=8)
                 for age in table.columns:
                     ax.text(age, y, f"{int(table.loc[(name, row)][age]):,}", transform=trans, ha="center",
                             va="top", fontsize=8)
