@@ -1258,7 +1258,8 @@ def plot_task_stream(records, *, ax=None):
     rows = sorted({(r["worker"], r.get("thread", 0)) for r in records})
     start = min(s["start"] for r in records for s in r["startstops"])
     friendly = {"original-from-zarr": "read chunk", "from-zarr": "read chunk", "select": "keep QC-passing rows",
-                "logistic-score-test": "score test", "lambda": "dosage", "_select_block": "keep QC-passing rows"}
+                "logistic-score-test": "score test", "lambda": "dosage", "_select_block": "keep QC-passing rows",
+                "concatenate": "join pieces", "finalize": "collect results", "array": "phenotype, covariates"}
     kinds = {}
     for r in records:
         kind = key_split(r["key"])
