@@ -43,3 +43,26 @@ def test_bad_input_is_named():
         triage_at_prevalence(0.9, 0.5, [0.0])
     with pytest.raises(MedaiInputError, match="per must be a positive integer"):
         triage_at_prevalence(0.9, 0.5, [0.1], per=0)
+
+
+def test_compare_with_prior_pairs_each_patients_first_and_last_film():
+    from medai_lib.fibrosis import make_fibrosis_manifest
+    from medai_lib.fibrosis.triage import compare_with_prior
+
+    m = make_fibrosis_manifest(30, n_visits=3, random_state=0).sample(frac=1, random_state=1)  # rows shuffled
+    m = m[~((m["patient_id"] == "P0003") & (m["visit"] > 0))]  # one patient with a single film
+    scores = np.random.default_rng(0).random(len(m))
+    table = compare_with_prior(m, scores)
+    assert "P0003" not in table.index and len(table) == 29
+    films = m.assign(score=scores)
+    for pid in ("P0000", "P0017"):
+        mine = films[films["patient_id"] == pid].set_index("visit")
+        row = table.loc[pid]
+        assert (row["first_visit"], row["last_visit"]) == (0, 2)
+        assert row["score_change"] == pytest.approx(mine.loc[2, "score"] - mine.loc[0, "score"])
+        assert row["severity_last"] == pytest.approx(mine.loc[2, "severity"])
+    assert (table["severity_last"] > table["severity_first"]).all()  # the generator's disease progresses
+    with pytest.raises(MedaiInputError, match="one value per manifest row"):
+        compare_with_prior(m, scores[:-1])
+    with pytest.raises(MedaiInputError, match=r"lacks the column\(s\) \['visit'\]"):
+        compare_with_prior(m.drop(columns="visit"), scores)

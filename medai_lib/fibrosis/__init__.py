@@ -65,7 +65,7 @@ from medai_lib.fibrosis.shortcuts import (
     plot_cam_row,
     plot_lung_histograms_by_site,
 )
-from medai_lib.fibrosis.triage import triage_at_prevalence
+from medai_lib.fibrosis.triage import compare_with_prior, triage_at_prevalence
 from medai_lib.fibrosis.widgets import ImageBrowser, image_browser
 
 __all__ = [
@@ -85,5 +85,5 @@ __all__ = [
     "ImageBrowser", "image_browser",
     "FirstLayer", "convolve_image", "first_layer", "plot_example_filters", "plot_first_layer", "receptive_field",
     "external_validation_table", "fit_and_predict", "mean_score_by_site", "plot_cam_row",
-    "plot_lung_histograms_by_site", "triage_at_prevalence",
+    "plot_lung_histograms_by_site", "triage_at_prevalence", "compare_with_prior",
 ]

@@ -59,3 +59,50 @@ def triage_at_prevalence(sensitivity: float, specificity: float, prevalences, *,
         "referred_without_disease": per * (1 - spec) * (1 - prev),
         "missed": per * (1 - sens) * prev,
     })
+
+
+def compare_with_prior(manifest: pd.DataFrame, scores) -> pd.DataFrame:
+    """Each patient's first and latest film side by side: the model's score on both, and its change.
+
+    A radiologist reads a film next to the prior one; a model that scores films one at a time does not. This
+    table shows what the scores of one patient's films do over time.
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame with ``patient_id``, ``visit`` and ``label`` (``severity`` if known)
+    scores : array_like of float, shape (n_images,)
+        The model's probability for each row of ``manifest``.
+
+    Returns
+    -------
+    pandas.DataFrame indexed by ``patient_id`` (patients with at least two films)
+        ``first_visit, last_visit, score_first, score_last, score_change, label_first, label_last`` and,
+        where the manifest has it, ``severity_first, severity_last``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from medai_lib.fibrosis.triage import compare_with_prior
+    >>> m = pd.DataFrame({"patient_id": ["P1", "P1", "P2"], "visit": [1, 0, 0], "label": [1, 0, 0]})
+    >>> compare_with_prior(m, [0.8, 0.3, 0.1])[["score_first", "score_last", "label_last"]].round(2).values.tolist()
+    [[0.3, 0.8, 1.0]]
+    """
+    missing = {"patient_id", "visit", "label"} - set(manifest.columns)
+    if missing:
+        raise MedaiInputError(f"manifest lacks the column(s) {sorted(missing)}; pass the cohort's manifest.")
+    scores = np.asarray(scores, dtype=float)
+    if scores.shape != (len(manifest),):
+        raise MedaiInputError(f"scores must have one value per manifest row ({len(manifest)}); got shape "
+                              f"{scores.shape}.")
+    columns = ["label"] + (["severity"] if "severity" in manifest.columns else [])
+    films = manifest[["patient_id", "visit", *columns]].assign(score=scores).sort_values(["patient_id", "visit"])
+    grouped = films.groupby("patient_id")
+    first, last, count = grouped.first(), grouped.last(), grouped.size()
+    keep = count[count >= 2].index
+    out = pd.DataFrame({"first_visit": first.loc[keep, "visit"], "last_visit": last.loc[keep, "visit"],
+                        "score_first": first.loc[keep, "score"], "score_last": last.loc[keep, "score"]})
+    out["score_change"] = out["score_last"] - out["score_first"]
+    for column in columns:
+        out[f"{column}_first"] = first.loc[keep, column].astype(float)
+        out[f"{column}_last"] = last.loc[keep, column].astype(float)
+    return out
