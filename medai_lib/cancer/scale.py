@@ -921,8 +921,9 @@ def sample_qc(data, *, client=None, progress: bool = False) -> pd.DataFrame:
 
 # --- LD pruning and PCA ---------------------------------------------------------------------------------
 
-def ld_prune(data, variants: "pd.DataFrame | None" = None, *, variant_mask=None, sample_mask=None, size: int = 100, step: int = 20,
-             threshold: float = 0.1, min_maf: float = 0.05, client=None, progress: bool = False) -> np.ndarray:
+def ld_prune(data, variants: "pd.DataFrame | None" = None, *, variant_mask=None, sample_mask=None,
+             size: int = 100, step: int = 20, threshold: float = 0.1, min_maf: float = 0.05, client=None,
+             progress: bool = False) -> np.ndarray:
     """Approximately independent common variants, with sgkit's windowed LD matrix and maximal independent set.
 
     sgkit computes the Rogers-Huff r-squared (the estimator scikit-allel's ``locate_unlinked`` uses) of
