@@ -827,9 +827,8 @@ class ThrowawayHub:
 
     def _launcher(self) -> list[str]:
         """A prefix that lets the learners run the course's interpreter when it lives in a folder they cannot
-        enter (e.g. a root-only /root/.pyenv): in a private mount namespace of the hub (and of nothing else),
-        that folder is replaced by an empty tmpfs in which only the interpreter's subtree is bind-mounted.
-        Empty when the interpreter is already reachable (a real install, e.g. under /opt)."""
+        enter (e.g. installed in root's home): see :func:`interpreter_launcher`. Empty when the interpreter is
+        already reachable (a real install, e.g. under /opt)."""
         return interpreter_launcher(self.settings.python, self.work / "interpreter")
 
     def start(self, timeout: float = 60) -> None:
