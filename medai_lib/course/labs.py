@@ -209,13 +209,18 @@ def execute_and_score(nb_path: Path, *, timeout: int = 300, replace: dict[str, s
     return {"scores": scores, "errors": errors}
 
 
-def validate(nb_path: Path, *, invert: bool = False) -> dict:
-    """nbgrader's Validator, with its result read (the ``nbgrader validate`` CLI exits 0 on failures)."""
+def validate(nb_path: Path, *, invert: bool = False, timeout: int = 300) -> dict:
+    """nbgrader's Validator, with its result read (the ``nbgrader validate`` CLI exits 0 on failures).
+
+    ``timeout`` is seconds per cell. nbgrader's own default (30 s) is a speed test, not a safety net: on a busy
+    machine a correct lab would fail its check.
+    """
     from nbgrader.validator import Validator
 
     from traitlets.config import Config
 
-    config = Config({"Execute": {"kernel_manager_class": "medai_lib.course.ipc.IpcKernelManager"}})
+    config = Config({"Execute": {"kernel_manager_class": "medai_lib.course.ipc.IpcKernelManager",
+                                 "timeout": timeout}})
     validator = Validator(invert=invert, config=config)
     return validator.validate(str(nb_path))
 
@@ -358,7 +363,7 @@ def check_lab(root: Path, lab: str, *, timeout: int = 300, run_notebooks: bool =
     with tempfile.TemporaryDirectory(prefix="medai-validate-") as tmp:
         work = Path(tmp) / "solution"
         _copy_source(root / "solutions" / lab, work)
-        result = validate(work / f"{lab}.ipynb")
+        result = validate(work / f"{lab}.ipynb", timeout=timeout)
         if result.get("failed") or result.get("type_changed") or result.get("changed"):
             first = (result.get("failed") or [{}])[0].get("raw_error", "")[-300:]
             report.problems.append(f"the solution does not pass all its tests: {first}")
@@ -368,7 +373,7 @@ def check_lab(root: Path, lab: str, *, timeout: int = 300, run_notebooks: bool =
             report.problems.append(f"the solution loses points in {sorted(short)}")
         released = Path(tmp) / "release"
         shutil.copytree(rel_dir, released)
-        result = validate(released / f"{lab}.ipynb", invert=True)
+        result = validate(released / f"{lab}.ipynb", invert=True, timeout=timeout)
         if result.get("passed"):
             report.problems.append(
                 f"the unmodified release passes {len(result['passed'])} test cell(s); every test must fail "
