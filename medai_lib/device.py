@@ -60,7 +60,7 @@ def get_device(device: "str | object" = "auto"):
     has_mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     if device == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda", 0)
+            return _share_of_gpu(torch, torch.device("cuda", 0))
         if has_mps:
             return torch.device("mps")
         return torch.device("cpu")
@@ -87,7 +87,28 @@ def get_device(device: "str | object" = "auto"):
             f"device {device!r} was requested but only {n} CUDA GPU(s) are visible (cuda:0..cuda:{n - 1}). "
             "Pick one of those or use DEVICE = 'cuda'."
         )
-    return torch.device("cuda", index)
+    return _share_of_gpu(torch, torch.device("cuda", index))
+
+
+#: Set by the class hub for a learner who shares a GPU: the fraction of the card's memory this kernel may use.
+GPU_MEMORY_FRACTION_ENV = "MEDAI_GPU_MEMORY_FRACTION"
+
+
+def _share_of_gpu(torch, device):
+    """Cap this process's share of the GPU's memory when the hub says the card is shared (an allocation
+    beyond the share fails with an out-of-memory error in this kernel instead of starving the others)."""
+    raw = os.environ.get(GPU_MEMORY_FRACTION_ENV, "").strip()
+    if not raw:
+        return device
+    try:
+        fraction = float(raw)
+    except ValueError:
+        fraction = float("nan")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"{GPU_MEMORY_FRACTION_ENV}={raw!r} must be a number above 0 and at most 1 (the share "
+                         "of the GPU's memory this kernel may use); ask the hub's administrator to fix it.")
+    torch.cuda.set_per_process_memory_fraction(fraction, device)
+    return device
 
 
 def available_devices_text() -> str:

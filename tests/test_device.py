@@ -68,3 +68,33 @@ def test_matmul_benchmark_runs():
     assert benchmark_matmul(get_device("cpu"), size=32, repeats=1) > 0
     with pytest.raises(ValueError, match="size"):
         benchmark_matmul(get_device("cpu"), size=0)
+
+
+def test_a_shared_gpu_caps_this_kernels_memory(monkeypatch):
+    """The class hub sets MEDAI_GPU_MEMORY_FRACTION for learners sharing a card; get_device applies it."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda f, d: calls.append((f, str(d))))
+    monkeypatch.setenv("MEDAI_GPU_MEMORY_FRACTION", "0.25")
+    assert get_device("cuda:1") == torch.device("cuda", 1)
+    assert get_device("auto") == torch.device("cuda", 0)
+    assert calls == [(0.25, "cuda:1"), (0.25, "cuda:0")]
+    assert get_device("cpu").type == "cpu" and len(calls) == 2  # the CPU is not capped
+    for bad in ("0", "1.5", "half"):
+        monkeypatch.setenv("MEDAI_GPU_MEMORY_FRACTION", bad)
+        with pytest.raises(ValueError, match="MEDAI_GPU_MEMORY_FRACTION.*above 0 and at most 1"):
+            get_device("cuda")
+    monkeypatch.delenv("MEDAI_GPU_MEMORY_FRACTION")
+    get_device("cuda")
+    assert len(calls) == 2  # no share set: the whole card
+
+
+@skip_if_no_cuda
+def test_a_shared_gpu_share_is_enforced(monkeypatch):
+    monkeypatch.setenv("MEDAI_GPU_MEMORY_FRACTION", "0.1")
+    device = get_device("cuda")
+    total = torch.cuda.get_device_properties(device).total_memory
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        torch.empty(int(total * 0.2), dtype=torch.uint8, device=device)
+    torch.cuda.set_per_process_memory_fraction(1.0, device)

@@ -826,8 +826,7 @@ def grade_lab(
 
     # Every grading run lives under one parent that every learner kernel has hidden, so a kernel cannot
     # find another run's submissions (parallel runs, or folders a killed run left behind).
-    grading_root = Path(tempfile.gettempdir()) / "medai-grading"
-    grading_root.mkdir(mode=0o700, exist_ok=True)
+    grading_root = _grading_root()
     run_dir = Path(tempfile.mkdtemp(prefix="medai-grade-", dir=grading_root))
     try:
         subs, attention = collect_submissions(submissions, notebooks=notebooks, staging=run_dir / "collected")
@@ -881,6 +880,19 @@ def grade_lab(
     report_html = grading_report.write_class_report(out_dir / "report.html", lab, grades, questions, attention_df)
     return GradingSummary(lab, out_dir, grades, questions, attention_df, grades_csv, report_html, manual_csv,
                           db_url, time.perf_counter() - t0, tuple(results))
+
+
+def _grading_root() -> Path:
+    """The grader's own scratch parent, <tmp>/medai-grading-<uid>: on a shared server each instructor (or the
+    course's service user) has one that only they can enter."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    root = Path(tempfile.gettempdir()) / f"medai-grading-{uid}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    info = root.lstat()
+    if root.is_symlink() or info.st_uid != uid or info.st_mode & 0o077:
+        raise MedaiInputError(f"the grading scratch folder '{root}' is not yours alone (owner uid {info.st_uid}, "
+                              f"mode {oct(info.st_mode & 0o777)}); remove it, or set TMPDIR to a folder of yours.")
+    return root
 
 
 def _shared_data_dirs() -> list[str]:

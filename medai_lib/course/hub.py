@@ -581,18 +581,6 @@ def _nbgrader(args: list[str], cwd: Path) -> None:
         raise MedaiInputError(f"`nbgrader {' '.join(args)}` failed in '{cwd}':\n{tail}")
 
 
-def _private_tempdir() -> None:
-    """On a shared server the grader's scratch folder (<tmp>/medai-grading) may belong to another instructor
-    (or root); each instructor then grades under their own <tmp>/medai-<uid>, which only they can enter."""
-    shared = Path(tempfile.gettempdir()) / "medai-grading"
-    if shared.exists() and shared.stat().st_uid != os.getuid():
-        private = Path(tempfile.gettempdir()) / f"medai-{os.getuid()}"
-        private.mkdir(mode=0o700, exist_ok=True)
-        if private.stat().st_uid != os.getuid() or private.stat().st_mode & 0o077:
-            raise MedaiInputError(f"'{private}' is not yours alone; remove it, or set TMPDIR to a folder of yours.")
-        tempfile.tempdir = str(private)
-
-
 def set_aside_incomplete(exchange_root: str | os.PathLike, lab: str) -> list[str]:
     """Submissions in the exchange that nbgrader did not finish writing (the exchange's disk was full, the
     server died mid-copy: no timestamp or secret written) are renamed with a leading '.' so that
@@ -618,7 +606,6 @@ def hub_grade(lab: str, *, root: str | os.PathLike | None = None, jobs: int = 2,
 
     root = Path(root).resolve() if root else repo_root()
     lab = resolve_lab(root, lab, kind="labs")
-    _private_tempdir()
     from nbgrader.apps import NbGrader
 
     here = os.getcwd()
