@@ -186,7 +186,9 @@ def main() -> int:
         f"Reference: one real FFT of 2.88 M samples took {s['reference_fft_2.88M_s']:.3f} s.", "",
         f"## Scored vs rule and vs reference AHI, benchmark cohort (n={default['n_subjects']}, 8-h nights)", "",
         "Reference: the human reference scorer's annotation (``night.reference_ahi``); rule: the AASM rule "
-        "applied to the generator's latent events (``night.true_ahi``). Bias = second minus first.", "",
+        "applied to the generator's latent events (``night.true_ahi``). Bias = the first-named minus the "
+        "second-named of each comparison (scorer minus reference, scorer minus rule, reference minus "
+        "rule).", "",
         "| configuration | comparison | bias [95% CI] | limits of agreement | r | kappa lin / quad "
         "| targets |",
         "|---|---|---|---|---|---|---|",
