@@ -235,8 +235,11 @@ def ppv_at_prevalence(sensitivity, false_positive_rate, prevalence):
 def implied_fpr(prevalence, ppv, false_negative_rate):
     """False-positive rate forced by a prevalence, a PPV and a false-negative rate (Chouldechova 2017).
 
-    ``FPR = π/(1-π) · (1-PPV)/PPV · (1-FNR)``: two groups with different prevalences and the same PPV (a
-    calibrated, equally predictive score) and the same FNR must have different FPRs.
+    ``FPR = π/(1-π) · (1-PPV)/PPV · (1-FNR)``: two groups with different prevalences, the same PPV at the
+    threshold (predictive parity) and the same FNR must have different FPRs, unless the model is perfect
+    (FNR = FPR = 0). Predictive parity is not calibration within groups: the incompatibility of calibration
+    within groups with equal average scores among cases and among non-cases when base rates differ is a
+    separate result (Kleinberg, Mullainathan and Raghavan, arXiv 2016; ITCS 2017).
 
     Examples
     --------
