@@ -214,7 +214,7 @@ def reporting_checklist(results: Mapping, *, facts: Mapping | None = None, guide
     facts : dict of str, optional
         As for :func:`model_card`.
     guideline : {"TRIPOD+AI", "CLAIM"}, default "TRIPOD+AI"
-        CLAIM is for imaging studies (it adds to TRIPOD+AI, it does not replace it).
+        CLAIM is the checklist for AI in medical imaging; an imaging prediction study reports against both.
 
     Returns
     -------
