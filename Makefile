@@ -43,7 +43,7 @@ hub-deps:
 	npm ci --no-audit --no-fund --ignore-scripts
 
 lock: env
-	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check > constraints/lock.txt
+	$(BIN)/python -m pip freeze --all --exclude pip --exclude-editable --disable-pip-version-check > constraints/lock.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache
