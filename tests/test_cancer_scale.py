@@ -294,3 +294,27 @@ def test_write_genotype_store_takes_blocks_of_any_size(cohort, tmp_path):
     assert back.variants["pos"].tolist() == cohort.variants["pos"].tolist()
     with pytest.raises(MedaiInputError, match="blocks hold 7 variants"):
         scale.write_genotype_store(tmp_path / "t.zarr", [g[:7]], cohort.variants, cohort.samples["sample_id"])
+
+
+def test_task_stream_plot_draws_one_bar_per_computed_task_on_its_worker_row():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from medai_lib.cancer import scale
+    from medai_lib.errors import MedaiInputError
+
+    def rec(worker, key, start, stop, action="compute"):
+        return {"worker": worker, "thread": 1, "key": key,
+                "startstops": [{"action": action, "start": start, "stop": stop}]}
+
+    records = [rec("w1", "('from-zarr-abc', 0, 0)", 10.0, 11.0), rec("w2", "('lambda-def', 0)", 10.5, 12.0),
+               rec("w1", "('transfer-x', 1)", 11.0, 11.2, action="transfer")]
+    ax = scale.plot_task_stream(records)
+    assert len(ax.collections) == 2  # the transfer is not drawn as work
+    xs = [c.get_paths()[0].vertices[:, 0] for c in ax.collections]
+    spans = sorted((round(float(x.min()), 6), round(float(x.max()), 6)) for x in xs)
+    assert spans == [(0.0, 1.0), (0.5, 2.0)]  # seconds since the first task
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["read chunk", "dosage"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["worker 1", "worker 2"]
+    with pytest.raises(MedaiInputError, match="get_task_stream"):
+        scale.plot_task_stream([])

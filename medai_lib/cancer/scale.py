@@ -1263,13 +1263,15 @@ def plot_task_stream(records, *, ax=None):
                 "concatenate": "join pieces", "finalize": "collect results", "array": "phenotype, covariates"}
     kinds = {}
     for r in records:
+        computed = [s for s in r["startstops"] if s.get("action") == "compute"]
+        if not computed:  # transfers and disk reads are not work of a kind: no bar, no legend entry
+            continue
         kind = key_split(r["key"])
         kind = next((label for prefix, label in friendly.items() if kind.startswith(prefix)), kind)
         color = kinds.setdefault(kind, PALETTE[len(kinds) % len(PALETTE)])
         y = rows.index((r["worker"], r.get("thread", 0)))
-        for s in r["startstops"]:
-            if s.get("action") == "compute":
-                ax.broken_barh([(s["start"] - start, s["stop"] - s["start"])], (y - 0.4, 0.8), color=color)
+        for s in computed:
+            ax.broken_barh([(s["start"] - start, s["stop"] - s["start"])], (y - 0.4, 0.8), color=color)
     ax.set_yticks(range(len(rows)), [f"worker {i + 1}" for i in range(len(rows))])
     ax.set_xlabel("seconds since the first task")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in kinds.values()]
