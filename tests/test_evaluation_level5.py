@@ -135,6 +135,9 @@ def test_conformal_sets_match_the_textbook_threshold():
     sets = conformal_sets(y[:1000], p[:1000], p[1000:], confidence=0.9)
     expected = np.column_stack([1 - p[1000:] >= 1 - q, p[1000:] >= 1 - q])
     assert (sets.sets == expected).mean() > 0.999   # floating-point ties at the threshold only
+    # the k-th smallest score, k = ceil((n + 1) * 0.9), written out
+    scores = np.sort(np.where(y[:1000] == 1, 1 - p[:1000], p[:1000]))
+    assert q == scores[int(np.ceil(1001 * 0.9)) - 1]
 
 
 @pytest.mark.parametrize("confidence", [0.8, 0.9])
@@ -145,6 +148,41 @@ def test_conformal_coverage_is_nominal_over_repeated_draws(confidence):
         coverages.append(conformal_sets(y[:500], p[:500], p[500:], confidence=confidence).coverage(y[500:]))
     assert np.mean(coverages) == pytest.approx(confidence, abs=0.015)
     assert np.min(coverages) > confidence - 0.08
+
+
+def _rare_disease(n, random_state):
+    """A weak model of a rare disease (8%): marginal sets then cover almost only the healthy."""
+    rng = np.random.default_rng(random_state)
+    y = (rng.random(n) < 0.08).astype(int)
+    return y, np.clip(0.08 + 0.25 * (y - 0.08) + rng.normal(0, 0.12, n), 0, 1)
+
+
+def test_class_conditional_sets_match_each_class_textbook_threshold():
+    y, p = _rare_disease(6000, random_state=8)
+    sets = conformal_sets(y[:3000], p[:3000], p[3000:], confidence=0.9, condition_on="class")
+    q0 = split_conformal_threshold(y[:3000][y[:3000] == 0], p[:3000][y[:3000] == 0], confidence=0.9)
+    q1 = split_conformal_threshold(y[:3000][y[:3000] == 1], p[:3000][y[:3000] == 1], confidence=0.9)
+    expected = np.column_stack([p[3000:] <= q0, p[3000:] >= 1 - q1])
+    assert (sets.sets == expected).mean() > 0.999
+
+
+def test_class_conditional_coverage_holds_in_each_class_where_marginal_fails():
+    marginal, by_class = {0: [], 1: []}, {0: [], 1: []}
+    for seed in range(30):
+        y, p = _rare_disease(4000, random_state=200 + seed)
+        yc, yt = y[:2000], y[2000:]
+        for store, cond in ((marginal, None), (by_class, "class")):
+            sets = conformal_sets(yc, p[:2000], p[2000:], confidence=0.9, condition_on=cond)
+            hit = sets.sets[np.arange(yt.size), yt]
+            for label in (0, 1):
+                store[label].append(hit[yt == label].mean())
+    assert np.mean(by_class[1]) == pytest.approx(0.9, abs=0.03)
+    assert np.mean(by_class[0]) == pytest.approx(0.9, abs=0.015)
+    assert np.mean(marginal[1]) < 0.5      # the patients with the disease are the ones left out
+    with pytest.raises(MedaiInputError, match="condition_on"):
+        conformal_sets(yc, p[:2000], p[2000:], condition_on="sex")
+    with pytest.raises(MedaiInputError, match="with the disease are too few"):
+        conformal_sets(np.r_[np.ones(5), np.zeros(200)].astype(int), np.full(205, 0.3), [0.2], condition_on="class")
 
 
 def test_conformal_summary_groups_and_errors():

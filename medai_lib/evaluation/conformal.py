@@ -7,6 +7,7 @@ introduction to conformal prediction", Found Trends Mach Learn 2023). For a bina
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,11 +90,36 @@ class ConformalSets:
         return out
 
 
-def conformal_sets(y_calibration, p_calibration, p_new, *, confidence: float = 0.9) -> ConformalSets:
+def _mapie_sets(y_cal: np.ndarray, p_cal: np.ndarray, p_new: np.ndarray, confidence: float) -> np.ndarray:
+    from mapie.classification import SplitConformalClassifier
+
+    mapie = SplitConformalClassifier(_fixed_risk_classifier(), confidence_level=confidence, conformity_score="lac",
+                                     prefit=True)
+    mapie.conformalize(p_cal[:, None], y_cal)
+    _, sets = mapie.predict_set(p_new[:, None])
+    return np.asarray(sets[:, :, 0], dtype=bool)
+
+
+def _too_few(n: int, confidence: float, what: str) -> None:
+    if n * (1 - confidence) < 1:
+        raise MedaiInputError(
+            f"{n} calibration cases{what} are too few for {confidence:.0%} sets: at least "
+            f"{int(np.ceil(1 / (1 - confidence)))} are needed (more for stable sets). Lower 'confidence' or add cases.")
+
+
+def conformal_sets(y_calibration, p_calibration, p_new, *, confidence: float = 0.9,
+                   condition_on: "str | None" = None) -> ConformalSets:
     """Split-conformal prediction sets (LAC score) for new cases, from a calibration set's risks and labels.
 
     The calibration cases must not have been used to train the model; the guarantee holds for new cases
     exchangeable with them (same population, same site): a new site breaks it.
+
+    By default the guarantee is marginal: on average over all new cases. When the disease is rare, those cases
+    are mostly healthy, and the sets can cover the healthy almost always while missing many patients with the
+    disease. ``condition_on="class"`` calibrates each diagnosis on its own cases (label-conditional, or
+    Mondrian, conformal prediction; Vovk et al., "Algorithmic learning in a random world", 2005, ch. 4): the
+    set then contains the true diagnosis for at least ``confidence`` of new patients **with** the disease and,
+    separately, of those without it, at the price of more "both (unsure)" sets.
 
     Parameters
     ----------
@@ -103,6 +129,9 @@ def conformal_sets(y_calibration, p_calibration, p_new, *, confidence: float = 0
     p_new : array_like of float in [0, 1], shape (n_cases,)
     confidence : float, default 0.9
         Nominal coverage ``1 - alpha``.
+    condition_on : {None, "class"}, default None
+        None: marginal coverage. "class": coverage within each diagnosis (needs enough calibration cases of
+        each: at least ``1 / (1 - confidence)``).
 
     Returns
     -------
@@ -115,37 +144,48 @@ def conformal_sets(y_calibration, p_calibration, p_new, *, confidence: float = 0
     >>> cs = conformal_sets(y[:2000], p[:2000], p[2000:], confidence=0.9)
     >>> bool(0.87 < cs.coverage(y[2000:]) < 0.93)
     True
+    >>> by_class = conformal_sets(y[:2000], p[:2000], p[2000:], confidence=0.9, condition_on="class")
+    >>> bool(by_class.coverage(y[2000:]) >= 0.88)
+    True
     """
-    from mapie.classification import SplitConformalClassifier
-
     confidence = _check_level(confidence)
+    if condition_on not in (None, "class"):
+        raise MedaiInputError(f"condition_on must be None (marginal coverage) or 'class' (coverage within each "
+                              f"diagnosis); got {condition_on!r}.")
     y_cal = check_labels(y_calibration, "y_calibration")
     p_cal = check_scores(p_calibration, "p_calibration", probability=True)
     check_same_length(y_calibration=y_cal, p_calibration=p_cal)
     p_new = check_scores(p_new, "p_new", probability=True)
-    if y_cal.size * (1 - confidence) < 1:
-        raise MedaiInputError(
-            f"{y_cal.size} calibration cases are too few for {confidence:.0%} sets: at least "
-            f"{int(np.ceil(1 / (1 - confidence)))} are needed (more for stable sets). Lower 'confidence' or add cases.")
-    mapie = SplitConformalClassifier(_fixed_risk_classifier(), confidence_level=confidence, conformity_score="lac",
-                                     prefit=True)
-    mapie.conformalize(p_cal[:, None], y_cal)
-    _, sets = mapie.predict_set(p_new[:, None])
-    sets = np.asarray(sets[:, :, 0], dtype=bool)
+    _too_few(y_cal.size, confidence, "")
+    if condition_on is None:
+        sets = _mapie_sets(y_cal, p_cal, p_new, confidence)
+    else:
+        # Mondrian: each diagnosis gets its own threshold, set on its own calibration cases; a label enters a new
+        # case's set by its own class's threshold (MAPIE run on that class's cases, its column kept).
+        sets = np.zeros((p_new.size, 2), dtype=bool)
+        for label, name in ((0, "without the disease"), (1, "with the disease")):
+            mine = y_cal == label
+            _too_few(int(mine.sum()), confidence, f" {name}")
+            with warnings.catch_warnings():  # MAPIE warns that one class's cases hold one label: that is the point
+                warnings.filterwarnings("ignore", message=".*less labels than your training dataset.*")
+                sets[:, label] = _mapie_sets(y_cal[mine], p_cal[mine], p_new, confidence)[:, label]
     labels = np.array([SET_NAMES[(bool(a), bool(b))] for a, b in sets], dtype=object)
     return ConformalSets(sets=sets, labels=labels, confidence=confidence, n_calibration=int(y_cal.size))
 
 
 def split_conformal_threshold(y_calibration, p_calibration, *, confidence: float = 0.9) -> float:
-    """The LAC threshold by the textbook formula: the ``ceil((n+1)(1-alpha))/n`` quantile of 1 - p(true label).
+    """The LAC threshold by the textbook formula: the ``k``-th smallest of the calibration cases' 1 - p(true
+    label), ``k = ceil((n+1)(1-alpha))`` (the empirical ``ceil((n+1)(1-alpha))/n`` quantile).
 
     A label is in a new case's set when its predicted probability is at least ``1 - threshold``
-    (Angelopoulos & Bates 2023, section 1). Shown for teaching; :func:`conformal_sets` uses MAPIE.
+    (Angelopoulos & Bates 2023, section 1). Shown for teaching; :func:`conformal_sets` uses MAPIE and gives
+    the same sets. (NumPy's ``quantile(..., method="higher")`` at that level, as often written, can land one
+    order statistic higher: still valid, slightly more conservative.)
 
     Examples
     --------
     >>> split_conformal_threshold([1, 0, 1, 0], [0.9, 0.2, 0.6, 0.3], confidence=0.5)
-    0.4
+    0.3
     """
     confidence = _check_level(confidence)
     y = check_labels(y_calibration, "y_calibration", require_both=False)
@@ -153,10 +193,10 @@ def split_conformal_threshold(y_calibration, p_calibration, *, confidence: float
     check_same_length(y_calibration=y, p_calibration=p)
     nonconformity = np.where(y == 1, 1 - p, p)
     n = y.size
-    level = np.ceil((n + 1) * confidence) / n
-    if level > 1:
+    k = int(np.ceil((n + 1) * confidence - 1e-9))
+    if k > n:
         return 1.0
-    return float(np.quantile(nonconformity, level, method="higher"))
+    return float(np.sort(nonconformity)[k - 1])
 
 
 def coverage_by_group(sets: ConformalSets, y_true, groups) -> pd.DataFrame:
