@@ -57,7 +57,8 @@ def group_frequencies(random_state: int = 0):
     return freqs[common]
 
 
-def make_store(path: Path, n_people: int, n_variants: int, freqs: np.ndarray, seed: int) -> dict:
+def make_store(path: Path, n_people: int, n_variants: int, freqs: np.ndarray, seed: int,
+               missing: float = 0.02) -> dict:
     """Write a synthetic cohort store and its phenotype; return the phenotype arrays."""
     from medai_lib.cancer import scale
 
@@ -78,7 +79,7 @@ def make_store(path: Path, n_people: int, n_variants: int, freqs: np.ndarray, se
             hit = (causal >= start) & (causal < stop)
             if hit.any():
                 liability += g[causal[hit] - start].sum(axis=2).T @ effects[hit]
-            g[rng.random((stop - start, n_people)) < 0.02] = -1
+            g[rng.random((stop - start, n_people)) < missing] = -1
             yield g
 
     variants = pd.DataFrame({"chrom": "1", "pos": np.arange(1, n_variants + 1) * 100,
@@ -155,14 +156,16 @@ def wait_for_quiet(max_wait_s: float = 180, threshold: float = 1.5) -> float:
     return os.getloadavg()[0]
 
 
-def plink_comparison(folder: Path, n_people: int, n_variants: int, freqs: np.ndarray) -> dict:
+def plink_comparison(folder: Path, n_people: int, n_variants: int, freqs: np.ndarray, missing: float = 0.02) -> dict:
     plink = shutil.which("plink2")
     if plink is None:
         return {"skipped": "plink2 is not installed (Debian: apt-get install plink2)"}
     from medai_lib.cancer import run_gwas, scale, write_vcf
 
+    folder = folder / f"plink_missing_{missing}"
+    folder.mkdir(parents=True, exist_ok=True)
     store = folder / "plink_cohort.zarr"
-    pheno = make_store(store, n_people, n_variants, freqs, seed=7)
+    pheno = make_store(store, n_people, n_variants, freqs, seed=7, missing=missing)
     data = scale.open_genotype_store(store)
     g = data.genotypes.compute(scheduler="sync")
     t0 = time.perf_counter()
@@ -192,7 +195,7 @@ def plink_comparison(folder: Path, n_people: int, n_variants: int, freqs: np.nda
     ok = np.isfinite(ours) & np.isfinite(theirs)
     version = subprocess.run([plink, "--version"], capture_output=True, text=True).stdout.strip()
     return {
-        "plink_version": version, "n_people": n_people, "n_variants": n_variants,
+        "plink_version": version, "n_people": n_people, "n_variants": n_variants, "missing": missing,
         "plink_glm_s": round(t_plink, 2), "plink_vcf_import_s": round(t_import, 2),
         "chunked_gwas_s_1_thread": chunked["seconds"], "in_memory_gwas_s": round(t_memory, 2),
         "r_minus_log10_p_chunked_vs_plink": round(float(np.corrcoef(ours[ok], theirs[ok])[0, 1]), 5),
@@ -224,6 +227,8 @@ def main(args) -> dict:
         throughput = {w: run_child("throughput", stores[args.large], w, 2) for w in (1, 2)}
         plink = {"skipped": "--skip-plink"} if args.skip_plink else plink_comparison(
             folder, args.plink_people, args.plink_variants, freqs)
+        plink_complete = {"skipped": "--skip-plink"} if args.skip_plink else plink_comparison(
+            folder, args.plink_people, args.plink_variants, freqs, missing=0.0)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     small, large = args.small, args.large
@@ -241,6 +246,7 @@ def main(args) -> dict:
         "throughput": {str(k): v for k, v in throughput.items()},
         "speedup_2_workers": round(throughput[1]["seconds"] / throughput[2]["seconds"], 2),
         "plink": plink,
+        "plink_no_missing": plink_complete,
     }
 
 
@@ -250,17 +256,39 @@ def _above_imports(m: dict, kind: str, small: int, large: int) -> float:
     return round(grow[1] / max(grow[0], 1.0), 1)
 
 
+def _plink_verdict(p: dict, p0: dict) -> str:
+    """Which rows meet the target, in words (so the text follows the numbers of the run)."""
+    parts = []
+    for label, q in (("with 2% missing calls", p), ("with no missing calls", p0)):
+        if "skipped" in q:
+            continue
+        fast = q["in_memory_gwas_s"] <= q["plink_glm_s"]
+        close = q["r_minus_log10_p_in_memory_vs_plink"] >= 0.999
+        parts.append(f"{label[0].upper() + label[1:]}: {'faster' if fast else 'slower'} than PLINK "
+                     f"({q['in_memory_gwas_s']} s against {q['plink_glm_s']} s in memory), r "
+                     f"{'meets' if close else 'misses'} 0.999")
+    text = "; ".join(parts) + "." if parts else ""
+    if "skipped" not in p0 and p0["plink_glm_s"] < 0.25 * p["plink_glm_s"]:
+        text += (" Without missing calls every variant's regression has the same people, so PLINK can reuse its "
+                 "covariate work across variants on its bit-packed genotypes; most likely why it is so much faster "
+                 "on that cohort than with missing calls.")
+    return text
+
+
 def write_markdown(r: dict, path: Path) -> None:
     small, large = r["cohorts"]
     m = r["memory"]
     t = r["throughput"]
     p = r["plink"]
+    p0 = r.get("plink_no_missing", {"skipped": "not measured in this run"})
+    quiet = r["load_average_1_min_at_start"] < 1.5
     lines = [
         "# Biobank-scale genotype analysis benchmark (medai_lib.cancer.scale)",
         "",
         f"Machine: {r['machine']}: 1-minute load average {r['load_average_1_min_at_start']} when the "
-        f"measurements started, {r['load_average_1_5_15_min_at_end']} (1, 5, 15 min) at the end. With other work "
-        "on the two cores, times are upper bounds and the 2-worker speed-up is a lower bound.",
+        f"measurements started, {r['load_average_1_5_15_min_at_end']} (1, 5, 15 min) at the end. "
+        + ("The machine was otherwise idle." if quiet else "With other work on the two cores, times are upper "
+           "bounds and the 2-worker speed-up is a lower bound."),
         "",
         f"Cohorts: {small:,} and {large:,} people, the same {r['n_variants']:,} variants; genotypes drawn from the "
         "allele frequencies of each genetic ancestry group of an msprime cohort, 2% missing; linear GWAS with "
@@ -317,18 +345,31 @@ def write_markdown(r: dict, path: Path) -> None:
         lines += [
             f"{p['plink_version']}; {p['n_people']:,} people x {p['n_variants']:,} variants, linear GWAS with "
             f"{N_COVARIATES} covariates, 1 thread each (PLINK reads its pgen, made once from the VCF in "
-            f"{p['plink_vcf_import_s']} s; the chunked path reads its store).",
+            f"{p['plink_vcf_import_s']} s; the chunked path reads its store). The same cohort twice: with 2% of "
+            "calls missing, as in real arrays, and with every call present.",
             "",
-            "| | seconds | r of -log10 p with PLINK |",
-            "|---|---|---|",
-            f"| PLINK 2 `--glm` | {p['plink_glm_s']} | |",
-            f"| chunked path, 1 worker thread | {p['chunked_gwas_s_1_thread']} | "
-            f"{p['r_minus_log10_p_chunked_vs_plink']} |",
-            f"| in-memory `run_gwas` (store already in memory) | {p['in_memory_gwas_s']} | "
-            f"{p['r_minus_log10_p_in_memory_vs_plink']} |",
+            "| cohort | | seconds | r of -log10 p with PLINK |",
+            "|---|---|---|---|",
+        ]
+        for label, q in (("2% missing", p), ("no missing calls", p0)):
+            if "skipped" in q:
+                lines.append(f"| {label} | skipped: {q['skipped']} | | |")
+                continue
+            lines += [
+                f"| {label} | PLINK 2 `--glm` | {q['plink_glm_s']} | |",
+                f"| {label} | chunked path, 1 worker thread | {q['chunked_gwas_s_1_thread']} | "
+                f"{q['r_minus_log10_p_chunked_vs_plink']} |",
+                f"| {label} | in-memory `run_gwas` (store already in memory) | {q['in_memory_gwas_s']} | "
+                f"{q['r_minus_log10_p_in_memory_vs_plink']} |",
+            ]
+        lines += [
             "",
-            "PLINK drops a person's missing call from that variant's regression; the course imputes the variant's "
-            "mean dosage, hence r slightly below 1.",
+            "Target: at least as fast as PLINK, r >= 0.999. " + _plink_verdict(p, p0) + " With every call present "
+            "both sides fit the same model "
+            "and the r above measures the arithmetic alone. With missing calls they differ by design: PLINK drops a "
+            "person's missing call from that variant's regression, while the course fills it with the variant's "
+            "mean dosage, which shifts weak associations "
+            "a little; hence r slightly lower in that row.",
         ]
     lines.append("")
     path.write_text("\n".join(lines))
@@ -342,6 +383,8 @@ if __name__ == "__main__":
     parser.add_argument("--plink-people", type=int, default=5000)
     parser.add_argument("--plink-variants", type=int, default=70000)
     parser.add_argument("--skip-plink", action="store_true")
+    parser.add_argument("--plink-only", action="store_true",
+                        help="redo only the PLINK comparisons, keeping the rest of bench/results/biobank.json")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--measure", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--markdown-from", type=Path, help="rewrite biobank.md from a biobank.json")
@@ -353,7 +396,18 @@ if __name__ == "__main__":
         kind, store, workers = args.measure[0], args.measure[1], int(args.measure[2])
         print(json.dumps(measure(kind, store, workers, repeats=2 if kind == "throughput" else 1)))
         sys.exit(0)
-    result = main(args)
+    if args.plink_only:
+        result = json.loads((args.out / "biobank.json").read_text())
+        folder = Path(tempfile.mkdtemp(prefix="medai_biobank_"))
+        try:
+            freqs = group_frequencies()
+            result["plink"] = plink_comparison(folder, args.plink_people, args.plink_variants, freqs)
+            result["plink_no_missing"] = plink_comparison(folder, args.plink_people, args.plink_variants, freqs,
+                                                          missing=0.0)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    else:
+        result = main(args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "biobank.json").write_text(json.dumps(result, indent=2))
     write_markdown(result, args.out / "biobank.md")
