@@ -264,10 +264,11 @@ def _plink_verdict(p: dict, p0: dict) -> str:
             continue
         fast = q["in_memory_gwas_s"] <= q["plink_glm_s"]
         close = q["r_minus_log10_p_in_memory_vs_plink"] >= 0.999
-        parts.append(f"{label[0].upper() + label[1:]}: {'faster' if fast else 'slower'} than PLINK "
+        parts.append(f"{label}: {'faster' if fast else 'slower'} than PLINK "
                      f"({q['in_memory_gwas_s']} s against {q['plink_glm_s']} s in memory), r "
                      f"{'meets' if close else 'misses'} 0.999")
     text = "; ".join(parts) + "." if parts else ""
+    text = text[:1].upper() + text[1:]
     if "skipped" not in p0 and p0["plink_glm_s"] < 0.25 * p["plink_glm_s"]:
         text += (" Without missing calls every variant's regression has the same people, so PLINK can reuse its "
                  "covariate work across variants on its bit-packed genotypes; most likely why it is so much faster "

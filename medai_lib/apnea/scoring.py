@@ -28,6 +28,10 @@ _CORE_EXT = 1.5
 #: The channels the scorer reads (EEG and chin EMG for arousals); synthesise only these to score a cohort.
 SCORING_CHANNELS = ("flow", "thorax", "abdomen", "spo2", "eeg", "emg")
 _HYPOPNEA_RATIO = 0.7  # AASM: peak flow excursion down by >= 30% from the pre-event baseline
+#: How many standard deviations of the (smoothed) oximeter noise a measured fall overstates a true one: the fall is
+#: read from the highest to the lowest sample, and noise lifts the first and lowers the second. The noise is
+#: estimated per night from the signal itself. Set on the development cohorts, never on the benchmark cohort.
+_DESAT_NOISE_K = 0.0
 _MIN_RATES = {"flow": 8.0, "thorax": 8.0, "abdomen": 8.0, "spo2": 0.5, "eeg": 50.0, "emg": 50.0}
 
 
@@ -153,15 +157,28 @@ def _clean_spo2(spo2: np.ndarray, fs: float) -> np.ndarray:
     return x
 
 
-def _desaturations_after(spo2: np.ndarray, fs: float, onsets: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def _spo2_noise_sd(spo2: np.ndarray) -> float:
+    """Robust estimate of the oximeter's sample-to-sample noise (in % saturation) from the signal itself: the
+    median absolute first difference, scaled for white noise (the slow desaturations barely move it)."""
+    d = np.diff(spo2[np.isfinite(spo2)])
+    if d.size < 10:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0))
+
+
+def _desaturations_after(spo2: np.ndarray, fs: float, onsets: np.ndarray, ends: np.ndarray,
+                         noise_sd: float = 0.0) -> np.ndarray:
     """SpO2 fall (in %) that follows each event, each fall counted for one event only.
 
     The nadir is sought from the event's end to 45 s after it (the usual lag of the oximeter and the
     circulation), but not past the next event's onset plus 10 s nor before the previous event's nadir;
     the fall is measured from the highest SpO2 between the event's onset (or the previous nadir, if later)
     and that nadir. A desaturation that belongs to the previous event is thereby not counted twice.
+    Highest and lowest samples both carry noise, which inflates every fall: ``noise_sd`` (of the signal given)
+    times ``_DESAT_NOISE_K`` is taken off each fall.
     """
     out = np.zeros(len(onsets))
+    inflation = _DESAT_NOISE_K * noise_sd
     last_nadir = -np.inf
     n = len(spo2)
     for k, (on, end) in enumerate(zip(onsets, ends)):
@@ -176,13 +193,13 @@ def _desaturations_after(spo2: np.ndarray, fs: float, onsets: np.ndarray, ends: 
         i_nadir = na + int(np.nanargmin(seg))
         pa = int(max(on - 10.0, last_nadir) * fs)
         peak = float(np.nanmax(spo2[max(pa, 0):i_nadir + 1]))
-        out[k] = peak - float(spo2[i_nadir])
+        out[k] = max(peak - float(spo2[i_nadir]) - inflation, 0.0)
         last_nadir = i_nadir / fs
     return out
 
 
 def _candidates(ratio: np.ndarray, effort: np.ndarray, spo2: np.ndarray, fs_o: float, ar_on: np.ndarray,
-                stage_sec: "np.ndarray | None", window: float) -> pd.DataFrame:
+                stage_sec: "np.ndarray | None", window: float, spo2_noise: float = 0.0) -> pd.DataFrame:
     """Every run of >= 30% flow reduction with what the rules need to judge it (one row per run)."""
     # the sliding window widens a run by about half a window on each side and the 30% threshold
     # sits partway down the breath-amplitude ramps; calibrated on a development cohort
@@ -234,7 +251,7 @@ def _candidates(ratio: np.ndarray, effort: np.ndarray, spo2: np.ndarray, fs_o: f
             "in_sleep", "absent", "absent_first", "absent_last", "arousal"]
     cands = pd.DataFrame(rows, columns=cols)
     on = cands["onset_s"].to_numpy(float)
-    cands["desat_pct"] = _desaturations_after(spo2, fs_o, on, on + cands["duration_s"].to_numpy(float))
+    cands["desat_pct"] = _desaturations_after(spo2, fs_o, on, on + cands["duration_s"].to_numpy(float), spo2_noise)
     return cands
 
 
@@ -371,7 +388,9 @@ def score_psg(
     # --- SpO2 and arousals
     fs_o = float(sfreq["spo2"])
     spo2 = _clean_spo2(np.asarray(signals["spo2"]), fs_o)
-    spo2 = uniform_filter1d(spo2, max(int(round(3 * fs_o)), 1), mode="nearest")  # oximeter noise
+    n_smooth = max(int(round(3 * fs_o)), 1)
+    spo2_noise = _spo2_noise_sd(spo2) / np.sqrt(n_smooth)  # what is left of white noise after the smoothing
+    spo2 = uniform_filter1d(spo2, n_smooth, mode="nearest")  # oximeter noise
     if "eeg" in signals:
         arousals = _detect_arousals(np.asarray(signals["eeg"], np.float32), float(sfreq["eeg"]),
                                     None if "emg" not in signals else np.asarray(signals["emg"], np.float32),
@@ -381,7 +400,7 @@ def score_psg(
         if hypopnea_rule == "3a":
             logger.warning("no EEG channel: hypopneas are scored on desaturation only")
 
-    cands = _candidates(ratio, effort, spo2, fs_o, arousals["onset_s"].to_numpy(), stage_sec, window)
+    cands = _candidates(ratio, effort, spo2, fs_o, arousals["onset_s"].to_numpy(), stage_sec, window, spo2_noise)
     events = _classify(cands, hypopnea_rule)
 
     # --- oxygen desaturation index
