@@ -42,7 +42,7 @@ def test_scored_ahi_agrees_with_truth(nights, results):
     assert abs(bland_altman(true, scored).bias) <= 2.0
     assert np.mean(severity_class(true) == severity_class(scored)) >= 0.75
     for n, r in zip(nights, results):
-        assert r.hours == pytest.approx(n.total_sleep_time_h)
+        assert r.hours == pytest.approx(n.total_sleep_time_h - r.flow_lost_s / 3600)
 
 
 def test_events_match_the_ground_truth(nights, results):
@@ -124,7 +124,7 @@ def test_scorer_never_reads_ground_truth(nights, results):
 def test_home_test_mode_uses_monitoring_time(nights):
     n = nights[1]
     r = score_night(n, use_hypnogram=False)
-    assert r.hours == pytest.approx(n.duration_s / 3600)
+    assert r.hours == pytest.approx((n.duration_s - r.flow_lost_s) / 3600)
     assert r.ahi < score_night(n).ahi * 1.05
 
 
@@ -138,7 +138,7 @@ def test_home_test_scores_without_eeg_or_sleep_stages(nights, caplog):
     no_eeg = {ch: x for ch, x in n.signals.items() if ch not in ("eeg", "emg")}
     direct = score_psg(no_eeg, n.sfreq, hypnogram=None)
     assert home.ahi == pytest.approx(direct.ahi) and len(home.events) == len(direct.events)
-    assert home.hours == pytest.approx(n.duration_s / 3600)
+    assert home.hours == pytest.approx((n.duration_s - home.flow_lost_s) / 3600)
     assert home.arousal_index == 0
     # Same hours, arousal-only hypopneas lost: fewer events than the recording-time PSG scoring.
     psg_per_recording_hour = score_night(n, use_hypnogram=False)
@@ -171,6 +171,41 @@ def test_noisy_night_and_artefacts_are_not_events():
     assert (healthy.artefacts["kind"] == "cannula_off").sum() >= 3
     result = score_night(healthy)
     assert result.ahi < healthy.true_ahi + 2.0 and result.odi < 2.5
+
+
+def test_time_without_flow_signal_leaves_the_denominator():
+    """Cannula off: the events in that time cannot be seen, so the time leaves the AHI's hours (the generator's
+    artefact table is the reference), while ODI and arousal index keep the whole night."""
+    cfg = NightConfig(flow_dropouts_per_h=5.0)
+    night = make_night(hours=2.0, target_ahi=30.0, config=cfg, channels=CHANNELS, random_state=33)
+    off = night.artefacts[night.artefacts["kind"] == "cannula_off"]
+    stage_sec = np.repeat(np.asarray(night.hypnogram).astype(str), int(night.epoch_s))
+    truly_off = sum(np.isin(stage_sec[int(a.onset_s):int(a.onset_s + a.duration_s)], ["N1", "N2", "N3", "R"]).sum()
+                    for a in off.itertuples())
+    assert len(off) >= 4
+    r = score_night(night)
+    assert r.flow_lost_s == pytest.approx(truly_off, rel=0.35)
+    assert r.hours == pytest.approx(night.total_sleep_time_h - r.flow_lost_s / 3600)
+    assert r.odi == pytest.approx(len(r.desaturations) / night.total_sleep_time_h)
+    assert abs(r.ahi - night.true_ahi) <= 4.0
+
+
+def test_noise_levels_are_read_from_the_signals():
+    from scipy import signal as sps
+
+    from medai_lib.apnea.scoring import _envelope, _noise_range, _spo2_noise_sd
+
+    rng = np.random.default_rng(0)
+    # oximeter: a slow wander plus white noise of a known level
+    t = np.arange(8 * 3600.0)
+    spo2 = 95 + 1.5 * np.sin(t / 900) + 0.4 * rng.standard_normal(t.size)
+    assert _spo2_noise_sd(spo2) == pytest.approx(0.4, rel=0.1)
+    # flow: the envelope of pure noise equals the estimated floor, whatever the breathing added to it
+    fs, sos = 32.0, sps.butter(2, [0.05, 2.0], btype="bandpass", fs=32.0, output="sos")
+    noise = 0.1 * rng.standard_normal(int(fs * 3600))
+    breathing = np.sin(2 * np.pi * 0.25 * np.arange(noise.size) / fs)
+    floor = _noise_range(breathing + noise, fs, 4.4, sos)
+    assert floor == pytest.approx(np.median(_envelope(sps.sosfiltfilt(sos, noise), fs, 4.4)), rel=0.1)
 
 
 def test_a_desaturation_counts_for_one_event_only():

@@ -31,7 +31,9 @@ _HYPOPNEA_RATIO = 0.7  # AASM: peak flow excursion down by >= 30% from the pre-e
 #: How many standard deviations of the (smoothed) oximeter noise a measured fall overstates a true one: the fall is
 #: read from the highest to the lowest sample, and noise lifts the first and lowers the second. The noise is
 #: estimated per night from the signal itself. Set on the development cohorts, never on the benchmark cohort.
-_DESAT_NOISE_K = 0.0
+_DESAT_NOISE_K = 1.0
+_REMOVE_NOISE_FLOOR = True
+_EXCLUDE_LOST_FLOW = True
 _MIN_RATES = {"flow": 8.0, "thorax": 8.0, "abdomen": 8.0, "spo2": 0.5, "eeg": 50.0, "emg": 50.0}
 
 
@@ -56,12 +58,17 @@ class ScoringResult:
     arousal_index : float
         Arousals per hour of sleep.
     hours : float
-        The denominator: total sleep time, or monitoring time without a hypnogram.
+        The denominator of the AHI: total sleep time, or monitoring time without a hypnogram, less the time
+        without a usable flow signal (``flow_lost_s``). ODI and arousal index use the whole time.
     hypopnea_rule : str
         ``"3a"`` (>=3% desaturation or arousal, AASM 2012 recommended) or ``"4"`` (>=4%).
     per_sleep_hour : bool
         True when a hypnogram gave the hours of sleep (the index is an AHI); False when the index is per
         hour of monitoring time (a home sleep test: the REI, respiratory event index).
+    flow_lost_s : float
+        Seconds (of sleep, or of recording without a hypnogram) during which the airflow signal was lost
+        (cannula off: flat flow while the belts keep breathing). Events cannot be scored there, so that time
+        is left out of ``hours``, as artefact is left out of a home test's monitoring time.
     """
 
     events: pd.DataFrame
@@ -73,6 +80,7 @@ class ScoringResult:
     hours: float
     hypopnea_rule: str
     per_sleep_hour: bool = True
+    flow_lost_s: float = 0.0
 
     @property
     def severity(self) -> str:
@@ -97,6 +105,34 @@ def _envelope(x: np.ndarray, fs: float, window_s: float) -> np.ndarray:
     step = fs / _GRID
     idx = (np.arange(int(len(x) / step)) * step).astype(int)
     return env[idx]
+
+
+def _noise_range(x: np.ndarray, fs: float, window_s: float, sos) -> float:
+    """What sensor noise alone adds to :func:`_envelope`: the median peak-to-trough excursion of white noise with
+    the level measured in ``x`` above the breathing band, through the same filter and window.
+
+    Breath amplitudes are compared as ratios, and an additive noise floor pulls every ratio towards 1, most for
+    the deepest reductions (a flat, noisy flow never reads as zero). The floor is removed in quadrature before
+    ratios are taken.
+    The level comes from the upper part of the spectrum (60-90% of the Nyquist frequency), where breathing has
+    no power; a median over Welch segments keeps movement bursts out of it."""
+    nyq = fs / 2.0
+    seg = x[: int(fs * 3600)]
+    if len(seg) < int(fs * 64):
+        return 0.0
+    f, p = sps.welch(seg, fs=fs, nperseg=int(fs * 8), average="median")
+    band = (f >= 0.6 * nyq) & (f <= 0.9 * nyq) & (f > 2.5)
+    if not band.any():
+        return 0.0
+    sigma = float(np.sqrt(np.median(p[band]) * nyq))  # white noise: one-sided density times bandwidth
+    noise = np.random.default_rng(0).standard_normal(int(fs * 600)).astype(np.float32) * sigma
+    return float(np.median(_envelope(sps.sosfiltfilt(sos, noise).astype(np.float32), fs, window_s)))
+
+
+def _without_noise(env: np.ndarray, floor: float) -> np.ndarray:
+    if not _REMOVE_NOISE_FLOOR or floor <= 0:
+        return env
+    return np.sqrt(np.maximum(env.astype(np.float64) ** 2 - floor**2, 0.0)).astype(np.float32)
 
 
 def _rolling_quantile(x: np.ndarray, window: int, q: float) -> np.ndarray:
@@ -257,13 +293,15 @@ def _candidates(ratio: np.ndarray, effort: np.ndarray, spo2: np.ndarray, fs_o: f
 
 def _classify(cands: pd.DataFrame, hypopnea_rule: str) -> pd.DataFrame:
     """Apply the AASM rules to the candidates: which are apneas (and of which type), hypopneas, or nothing."""
-    rows = []
+    rows, lost = [], []
     for c in cands.itertuples(index=False):
         if c.duration_s > 120.0 and c.median_ratio < 0.1 and c.effort > 0.5:
+            lost.append((c.onset_s, c.onset_s + c.duration_s))
             continue  # flat flow for minutes with normal effort: cannula off, not an apnea
         if not c.in_sleep:
             continue
         if c.longest_flat_s >= 45.0 and c.desat_pct < 2.0 and not c.arousal and c.effort > 0.5:
+            lost.append((c.onset_s, c.onset_s + c.duration_s))
             continue  # a minute without flow, steady effort, no desaturation, no arousal: signal loss
         if c.longest_flat_s >= 10.0:
             if c.absent > 0.7:
@@ -283,7 +321,21 @@ def _classify(cands: pd.DataFrame, hypopnea_rule: str) -> pd.DataFrame:
                 continue
             etype = "hypopnea"
         rows.append((c.onset_s, c.duration_s, etype, c.min_ratio, c.desat_pct, c.arousal))
-    return pd.DataFrame(rows, columns=["onset_s", "duration_s", "type", "min_ratio", "desat_pct", "arousal"])
+    out = pd.DataFrame(rows, columns=["onset_s", "duration_s", "type", "min_ratio", "desat_pct", "arousal"])
+    out.attrs["flow_lost"] = lost
+    return out
+
+
+def _lost_seconds(lost: list, stage_sec: "np.ndarray | None", n_sec: int) -> float:
+    """Seconds of sleep (all seconds without a hypnogram) inside the intervals where the flow signal was lost."""
+    if not lost or not _EXCLUDE_LOST_FLOW:
+        return 0.0
+    mask = np.zeros(n_sec, bool)
+    for a, b in lost:
+        mask[max(int(a), 0):min(int(np.ceil(b)), n_sec)] = True
+    if stage_sec is not None:
+        mask &= np.isin(stage_sec[:n_sec], SLEEP_STAGES)
+    return float(mask.sum())
 
 
 
@@ -307,6 +359,13 @@ def score_psg(
     (and before the next event is well under way); its depth is measured from the highest SpO2 since the
     event began (or since the previous event's nadir), so one fall is never credited to two events. An
     arousal belongs to an event when it starts within 6 s of the event's end.
+
+    Noise is measured on each recording, not assumed: the noise floor of the flow and belt signals (from the
+    spectrum above the breathing band) is removed from breath amplitudes before ratios are taken, and each
+    fall of SpO2 is reduced by the oximeter noise left after smoothing (read from highest to lowest sample, a
+    noisy fall looks deeper than it is). Where the flow signal is lost (flat flow for minutes while the belts
+    keep breathing: a displaced cannula) no event can be scored, so that time is left out of the AHI's hours
+    (``flow_lost_s``).
 
     Parameters
     ----------
@@ -375,9 +434,12 @@ def score_psg(
     sos = sps.butter(2, [0.05, 2.0], btype="bandpass", fs=fs, output="sos")
     period = _breath_period(flow, fs)
     window = 1.1 * period
-    env = _envelope(sps.sosfiltfilt(sos, flow).astype(np.float32), fs, window)
-    env_t = _envelope(sps.sosfiltfilt(sos, np.asarray(signals["thorax"], np.float32)), fs, window)
-    env_a = _envelope(sps.sosfiltfilt(sos, np.asarray(signals["abdomen"], np.float32)), fs, window)
+    thorax, abdomen = np.asarray(signals["thorax"], np.float32), np.asarray(signals["abdomen"], np.float32)
+    env = _without_noise(_envelope(sps.sosfiltfilt(sos, flow).astype(np.float32), fs, window),
+                         _noise_range(flow, fs, window, sos))
+    env_t = _without_noise(_envelope(sps.sosfiltfilt(sos, thorax), fs, window), _noise_range(thorax, fs, window, sos))
+    env_a = _without_noise(_envelope(sps.sosfiltfilt(sos, abdomen), fs, window),
+                           _noise_range(abdomen, fs, window, sos))
     win = int(300 * _GRID)
     base = _rolling_quantile(env, win, 0.7)
     # average over about one breath so that one slightly larger breath does not split an event
@@ -402,6 +464,8 @@ def score_psg(
 
     cands = _candidates(ratio, effort, spo2, fs_o, arousals["onset_s"].to_numpy(), stage_sec, window, spo2_noise)
     events = _classify(cands, hypopnea_rule)
+    lost_s = _lost_seconds(events.attrs.get("flow_lost", []), stage_sec, int(duration))
+    all_hours, hours = hours, max(hours - lost_s / 3600.0, 0.0)
 
     # --- oxygen desaturation index
     thr = 3.0 if hypopnea_rule == "3a" else 4.0
@@ -419,12 +483,12 @@ def score_psg(
         nadir_s, drops = np.zeros(0), np.zeros(0)
     desats = pd.DataFrame({"nadir_s": nadir_s, "drop_pct": drops})
     ahi = len(events) / hours if hours > 0 else 0.0
-    odi = len(desats) / hours if hours > 0 else 0.0
-    ar_index = len(arousals) / hours if hours > 0 else 0.0
+    odi = len(desats) / all_hours if all_hours > 0 else 0.0   # oximetry and EEG do not need the flow signal
+    ar_index = len(arousals) / all_hours if all_hours > 0 else 0.0
     return ScoringResult(events=events, arousals=arousals, desaturations=desats, ahi=float(ahi),
                          odi=float(odi),
                          arousal_index=float(ar_index), hours=float(hours), hypopnea_rule=hypopnea_rule,
-                         per_sleep_hour=hypnogram is not None)
+                         per_sleep_hour=hypnogram is not None, flow_lost_s=lost_s)
 
 
 def score_night(recording, *, hypopnea_rule: str = "3a", use_hypnogram: bool = True,
@@ -476,7 +540,7 @@ def score_night(recording, *, hypopnea_rule: str = "3a", use_hypnogram: bool = T
 
 #: Version of :func:`score_cohort`'s table: bump it whenever the scorer's output changes, so cached scores
 #: are not reused. (The cache key also holds a hash of this module's and the simulator's source.)
-SCORER_VERSION = "2"
+SCORER_VERSION = "3"
 
 _COHORT_COLUMNS = ("subject_id", "true_ahi", "true_ahi_4pct", "reference_ahi", "tst_h", "ahi", "odi",
                    "arousal_index", "hours", "n_events", "severity")
