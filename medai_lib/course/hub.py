@@ -549,6 +549,39 @@ def stage_submissions(root: Path, lab: str, dest: Path) -> list[str]:
     return students
 
 
+def publish_to_formgrader(root: Path, lab: str, summary) -> list[str]:
+    """Show ``medai grade``'s results in formgrader as graded, not as "needs autograding".
+
+    Formgrader calls a submission autograded when ``autograded/<student>/<lab>/`` exists and the gradebook's
+    submission carries the timestamp of ``submitted/<student>/<lab>/timestamp.txt``. Without both, an instructor
+    sees no score and an Autograde button, which would rerun the learner's code outside the grading sandbox.
+    The executed notebooks from the sandbox are copied there and the timestamp set. Returns the students."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.utils import parse_utc
+
+    published = []
+    with Gradebook(summary.gradebook_url, course_id=COURSE_ID) as gb:
+        for res in summary.results:
+            sid = res["student_id"]
+            stamp = Path(root) / "submitted" / sid / lab / "timestamp.txt"
+            graded = Path(summary.out_dir) / "autograded" / sid
+            if not res.get("notebooks") or not stamp.is_file() or not graded.is_dir():
+                continue
+            try:
+                submission = gb.find_submission(lab, sid)
+            except MissingEntry:
+                continue
+            dest = Path(root) / "autograded" / sid / lab
+            dest.mkdir(parents=True, exist_ok=True)
+            for nb in graded.glob("*.ipynb"):
+                shutil.copyfile(nb, dest / nb.name)
+            shutil.copyfile(stamp, dest / "timestamp.txt")
+            submission.timestamp = parse_utc(stamp.read_text().strip())
+            gb.db.commit()
+            published.append(sid)
+    return published
+
+
 def feedback_for_exchange(root: Path, lab: str, summary) -> list[str]:
     """Put ``medai grade``'s feedback pages where nbgrader's release_feedback looks for them:
     ``feedback/<student>/<lab>/<notebook>.html`` next to the submission's timestamp and secret."""
@@ -630,6 +663,7 @@ def hub_grade(lab: str, *, root: str | os.PathLike | None = None, jobs: int = 2,
         summary = grade_lab(lab, staged, root=root, jobs=jobs, progress=progress, sandbox=sandbox)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
+    publish_to_formgrader(root, lab, summary)
     if release_feedback:
         feedback_for_exchange(root, lab, summary)
         _nbgrader(["release_feedback", lab], root)
