@@ -547,7 +547,7 @@ _COHORT_COLUMNS = ("subject_id", "true_ahi", "true_ahi_4pct", "reference_ahi", "
 
 
 def score_cohort(cohort, *, hypopnea_rule: str = "3a", use_hypnogram: bool = True,
-                 cache: bool = True) -> pd.DataFrame:
+                 cache: bool = True, progress: bool = False) -> pd.DataFrame:
     """Score every night of a :class:`~medai_lib.apnea.SleepCohort` with :func:`score_night`.
 
     The table is cached on disk (under ``$MEDAI_DATA``) when the cohort is a plain
@@ -563,6 +563,8 @@ def score_cohort(cohort, *, hypopnea_rule: str = "3a", use_hypnogram: bool = Tru
         See :func:`score_night`.
     cache : bool, default True
         False always recomputes (and writes nothing).
+    progress : bool, default False
+        Show a progress bar over the nights while simulating and scoring (not when read from the cache).
 
     Returns
     -------
@@ -586,7 +588,7 @@ def score_cohort(cohort, *, hypopnea_rule: str = "3a", use_hypnogram: bool = Tru
         raise MedaiInputError(f"hypopnea_rule must be '3a' or '4'; got {hypopnea_rule!r}.")
     generation = cohort.generation if cache else None
     if generation is None:
-        return _score_cohort(cohort, hypopnea_rule, bool(use_hypnogram))
+        return _score_cohort(cohort, hypopnea_rule, bool(use_hypnogram), progress)
     import sys
 
     from medai_lib.apnea import simulate
@@ -597,15 +599,20 @@ def score_cohort(cohort, *, hypopnea_rule: str = "3a", use_hypnogram: bool = Tru
               "code": code_digest(simulate, sys.modules[__name__])}
 
     def create(folder) -> None:
-        save_frame(_score_cohort(cohort, hypopnea_rule, bool(use_hypnogram)), folder, "scores")
+        save_frame(_score_cohort(cohort, hypopnea_rule, bool(use_hypnogram), progress), folder, "scores")
 
     folder = cached_folder("apnea_cohort_scores", params, f"{simulate.GENERATOR_VERSION}.{SCORER_VERSION}", create)
     return load_frame(folder, "scores")
 
 
-def _score_cohort(cohort, hypopnea_rule: str, use_hypnogram: bool) -> pd.DataFrame:
+def _score_cohort(cohort, hypopnea_rule: str, use_hypnogram: bool, progress: bool = False) -> pd.DataFrame:
     rows = []
-    for night in cohort:
+    nights = cohort
+    if progress:
+        from tqdm.auto import tqdm
+
+        nights = tqdm(cohort, total=len(cohort), desc="simulating and scoring nights", unit="night")
+    for night in nights:
         r = score_night(night, hypopnea_rule=hypopnea_rule, use_hypnogram=use_hypnogram)
         rows.append({"subject_id": night.subject_id, "true_ahi": float(night.true_ahi),
                      "true_ahi_4pct": float(night.true_ahi_4pct), "reference_ahi": float(night.reference_ahi),
