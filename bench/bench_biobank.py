@@ -286,7 +286,7 @@ def write_markdown(r: dict, path: Path) -> None:
     lines = [
         "# Biobank-scale genotype analysis benchmark (medai_lib.cancer.scale)",
         "",
-        f"Machine: {r['machine']}: 1-minute load average {r['load_average_1_min_at_start']} when the "
+        f"Machine: {r['machine'].split(', shared')[0] if quiet else r['machine']}: 1-minute load average {r['load_average_1_min_at_start']} when the "
         f"measurements started, {r['load_average_1_5_15_min_at_end']} (1, 5, 15 min) at the end. "
         + ("The machine was otherwise idle." if quiet else "With other work on the two cores, times are upper "
            "bounds and the 2-worker speed-up is a lower bound."),
