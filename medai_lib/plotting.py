@@ -211,7 +211,7 @@ def plot_calibration(
         ax.plot(x, y, "o-", color=color, label=label or "model")
     text = "Reliability diagram: observed frequency of disease against mean predicted risk in each bin"
     if fit is not None and first:
-        ax.text(0.03, 0.97, f"slope {fit.slope:.2f}, intercept {fit.intercept:.2f}\n"
+        ax.text(0.03, 0.97, (f"{label}: " if label else "") + f"slope {fit.slope:.2f}, intercept {fit.intercept:.2f}\n"
                             f"Brier {calibration.brier:.3f}, ECE {calibration.ece:.3f}",
                 transform=ax.transAxes, va="top", fontsize="small")
     if fit is not None:
