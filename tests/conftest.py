@@ -11,6 +11,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+HUB_PROXY = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
+
+
+def hub_test_marks(what: str) -> list:
+    """What a test with a real class hub needs (real Linux users, the proxy, the grading sandbox): skip marks
+    naming the missing piece."""
+    import shutil
+
+    return [
+        pytest.mark.server,
+        pytest.mark.timeout(900),
+        pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                           reason=f"{what} creates real Linux users: run it as root (CI does)"),
+        pytest.mark.skipif(not HUB_PROXY.exists(),
+                           reason=f"configurable-http-proxy missing ({HUB_PROXY}): run `make hub-deps`"),
+        pytest.mark.skipif(shutil.which("useradd") is None or shutil.which("bwrap") is None,
+                           reason="needs useradd (passwd) and bubblewrap (the grading sandbox)"),
+    ]
 MEDAI = [sys.executable, "-m", "medai_lib.course.cli"]
 
 

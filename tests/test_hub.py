@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, hub_test_marks
 
 sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "grading"))
 import cases  # noqa: E402
@@ -32,17 +32,8 @@ LAB = "lab00_clinical_values"
 NB_PATH = f"{LAB}/{LAB}.ipynb"
 PREFIX = "mdtest-"
 MEM_LIMIT_MB = 768
-PROXY = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
 
-pytestmark = [
-    pytest.mark.server,
-    pytest.mark.timeout(900),
-    pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                       reason="the class-hub test creates real Linux users: run it as root (CI does)"),
-    pytest.mark.skipif(not PROXY.exists(), reason=f"configurable-http-proxy missing ({PROXY}): run `make hub-deps`"),
-    pytest.mark.skipif(shutil.which("useradd") is None or shutil.which("bwrap") is None,
-                       reason="needs useradd (passwd) and bubblewrap (the grading sandbox)"),
-]
+pytestmark = hub_test_marks("the class-hub test")
 
 
 def _cgroups():

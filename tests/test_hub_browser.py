@@ -9,28 +9,20 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, Steps
-from conftest import ROOT
+from conftest import ROOT, hub_test_marks
 
 LAB = "lab00_clinical_values"
 PREFIX = "mdbrw-"
-PROXY = ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
 ARTIFACTS = ROOT / "test-artifacts" / "hub-browser"
 
 pytestmark = [
-    pytest.mark.server,
-    pytest.mark.timeout(900),
-    pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                       reason="the hub browser test creates real Linux users: run it as root (CI does)"),
-    pytest.mark.skipif(not PROXY.exists(), reason=f"configurable-http-proxy missing ({PROXY}): run `make hub-deps`"),
-    pytest.mark.skipif(shutil.which("useradd") is None or shutil.which("bwrap") is None,
-                       reason="needs useradd (passwd) and bubblewrap (the grading sandbox)"),
+    *hub_test_marks("the hub browser test"),
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no browser at {CHROMIUM}: install Debian's chromium"),
 ]
 
