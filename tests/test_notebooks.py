@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from conftest import ROOT, all_notebooks
@@ -48,6 +49,13 @@ def test_notebook_contract(path):
         assert re.search(rf"^{name}\s*=\s*{re.escape(default)}", source, flags=re.M), (
             f"{path.name}: parameters cell must set {name} = {default}"
         )
+    # Every parameter is one that papermill can read and override (a line it cannot parse is silently left
+    # out of `medai run -p`).
+    from papermill.translators import PythonTranslator
+
+    assigned = re.findall(r"^([A-Z_][A-Z0-9_]*)\s*=", source, flags=re.M)
+    parsed = [p.name for p in PythonTranslator.inspect(nbformat.v4.new_code_cell(source))]
+    assert parsed == assigned, f"{path.name}: papermill reads the parameters {parsed}, the cell sets {assigned}"
     # First cell: objectives, audience, prerequisites, runtime budget. Last cell: where to go next.
     first = "".join(cells[0]["source"])
     assert cells[0]["cell_type"] == "markdown"
