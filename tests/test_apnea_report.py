@@ -112,6 +112,10 @@ def test_night_report_psg_and_home_test():
     assert report.loc["AHI (per hour of sleep)", "value"] == pytest.approx(result.ahi)
     assert report.loc["central apnea index", "value"] == pytest.approx(result.index("central_apnea"))
     assert report.loc["total sleep time", "value"] == pytest.approx(night.total_sleep_time_h)
+    # the AHI's denominator: total sleep time less the time without a flow signal, which the report shows
+    lost_min = report.loc["time without a flow signal (left out of the index)", "value"]
+    assert lost_min == pytest.approx(result.flow_lost_s / 60)
+    assert result.ahi == pytest.approx(len(result.events) / (night.total_sleep_time_h - lost_min / 60))
     assert 50 < report.loc["SpO2 nadir", "value"] <= report.loc["SpO2 baseline (median)", "value"] <= 100
     assert report.loc["hypoxic burden", "value"] > 0
     home = night_report(night, score_night(night, home_test=True))

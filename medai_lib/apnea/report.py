@@ -354,7 +354,9 @@ def night_report(recording, result) -> pd.DataFrame:
     oxi = summarize_oximetry(recording.signals["spo2"], float(recording.sfreq["spo2"]), events=result.events,
                              hypnogram=hyp if staged else None, epoch_s=epoch_s)
     main = "AHI (per hour of sleep)" if staged else "REI (per hour of monitoring time)"
-    rows = [(main, result.ahi, "events/h")]
+    rows = [(main, result.ahi, "events/h"),
+            # the AHI's hours leave out time with the cannula off (a lab convention, not an AASM rule): report it
+            ("time without a flow signal (left out of the index)", getattr(result, "flow_lost_s", 0.0) / 60, "min")]
     for name in ("obstructive apnea index", "central apnea index", "mixed apnea index", "hypopnea index",
                  "supine AHI", "non-supine AHI", "REM AHI", "NREM AHI"):
         if name in idx.index:

@@ -67,8 +67,10 @@ class ScoringResult:
         hour of monitoring time (a home sleep test: the REI, respiratory event index).
     flow_lost_s : float
         Seconds (of sleep, or of recording without a hypnogram) during which the airflow signal was lost
-        (cannula off: flat flow while the belts keep breathing). Events cannot be scored there, so that time
-        is left out of ``hours``, as artefact is left out of a home test's monitoring time.
+        (cannula off: flat flow while the belts keep breathing). This scorer has no backup flow sensor, so no
+        event can be scored there and that time is left out of ``hours``: a lab convention borrowed from the
+        home-test rule of leaving artefact out of monitoring time, not an AASM rule for PSG. Report it
+        (:func:`~medai_lib.apnea.night_report` does).
     """
 
     events: pd.DataFrame
