@@ -565,11 +565,16 @@ def publish_to_formgrader(root: Path, lab: str, summary) -> list[str]:
             sid = res["student_id"]
             stamp = Path(root) / "submitted" / sid / lab / "timestamp.txt"
             graded = Path(summary.out_dir) / "autograded" / sid
-            if not res.get("notebooks") or not stamp.is_file() or not graded.is_dir():
-                continue
+            if not res.get("notebooks"):
+                continue  # nothing was graded (an empty or unreadable submission): the class report lists it
             try:
                 submission = gb.find_submission(lab, sid)
             except MissingEntry:
+                submission = None
+            if submission is None or not stamp.is_file() or not graded.is_dir():
+                log_warning(f"{sid}'s graded {lab} could not be shown in formgrader (no submitted/{sid}/{lab}/"
+                            "timestamp.txt, graded notebooks or gradebook entry); the score is in the grades CSV. "
+                            "Do not press formgrader's Autograde for it: rerun `medai hub grade`.")
                 continue
             dest = Path(root) / "autograded" / sid / lab
             dest.mkdir(parents=True, exist_ok=True)
