@@ -124,6 +124,33 @@ def test_night_report_psg_and_home_test():
     assert "supine REI" in home.index and "REM AHI" not in home.index
 
 
+def test_stage_and_position_indices_leave_out_the_time_without_flow():
+    # a noisy night on which the cannula comes off four times
+    night = make_night(hours=3.0, target_ahi=20, config="noisy", random_state=4)
+    result = score_night(night)
+    assert result.flow_lost_s > 120 and len(result.flow_lost_intervals) >= 1
+    idx = event_indices(result.events, result.hours, position=night.signals["position"], hypnogram=night.hypnogram,
+                        excluded=result.flow_lost_intervals)
+    # the scorer's own denominator (total sleep less the lost time) splits exactly into REM + NREM and into
+    # supine + non-supine sleep
+    assert idx.loc["REM AHI", "hours"] + idx.loc["NREM AHI", "hours"] == pytest.approx(result.hours, abs=1e-6)
+    assert idx.loc["supine AHI", "hours"] + idx.loc["non-supine AHI", "hours"] == pytest.approx(result.hours, abs=1e-6)
+    assert idx.loc["REM AHI", "events"] + idx.loc["NREM AHI", "events"] == len(result.events)
+    whole = event_indices(result.events, result.hours, hypnogram=night.hypnogram)
+    assert whole.loc["REM AHI", "hours"] + whole.loc["NREM AHI", "hours"] == pytest.approx(night.total_sleep_time_h)
+    report = night_report(night, result)
+    assert report.loc["REM AHI", "value"] == pytest.approx(idx.loc["REM AHI", "per_hour"])
+    # beside each index, the minutes it is based on: REM sleep with a flow signal, counted from the hypnogram
+    stage_sec = np.repeat(night.hypnogram, 30)
+    lost = np.zeros(len(stage_sec), bool)
+    for a, b in result.flow_lost_intervals:
+        lost[int(a):int(np.ceil(b))] = True
+    assert report.loc["REM sleep time", "value"] == pytest.approx(((stage_sec == "R") & ~lost).sum() / 60)
+    assert report.loc["supine sleep time", "unit"] == "min"
+    with pytest.raises(MedaiInputError, match="excluded"):
+        event_indices(result.events, result.hours, excluded=[1.0, 2.0])
+
+
 def test_rule_effect_by_subgroup_matches_a_groupby():
     from medai_lib.apnea import make_sleep_cohort
     from medai_lib.apnea.rules import rule_effect_by_subgroup

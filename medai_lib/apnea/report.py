@@ -218,7 +218,8 @@ def summarize_oximetry(spo2, fs: float, *, events: "pd.DataFrame | None" = None,
 
 
 def event_indices(events: pd.DataFrame, hours: float, *, position: "np.ndarray | None" = None,
-                  position_fs: float = 1.0, hypnogram=None, epoch_s: float = 30.0) -> pd.DataFrame:
+                  position_fs: float = 1.0, hypnogram=None, epoch_s: float = 30.0,
+                  excluded=()) -> pd.DataFrame:
     """Events per hour by type, and the AHI in supine and non-supine sleep and in REM and NREM sleep.
 
     Parameters
@@ -231,6 +232,10 @@ def event_indices(events: pd.DataFrame, hours: float, *, position: "np.ndarray |
         Body position codes at ``position_fs`` (0 supine, 1 left, 2 right, 3 prone; as the sample data).
     hypnogram : array_like of str, optional
         Needed for the REM and NREM indices.
+    excluded : sequence of (start_s, end_s), optional
+        Time left out of every index's hours, as the scorer left it out of ``hours`` (``result.flow_lost_intervals``:
+        no flow signal, so no event could be scored there). The REM, NREM, supine and non-supine hours then add up
+        to ``hours``.
 
     Returns
     -------
@@ -249,6 +254,11 @@ def event_indices(events: pd.DataFrame, hours: float, *, position: "np.ndarray |
     missing = [c for c in ("onset_s", "duration_s", "type") if c not in events.columns]
     if missing:
         raise MedaiInputError(f"events is missing columns {missing}; pass score_night(...).events.")
+    try:
+        excluded = [(float(a), float(b)) for a, b in excluded]
+    except (TypeError, ValueError):
+        raise MedaiInputError("excluded must be a sequence of (start_s, end_s) pairs, as "
+                              "score_night(...).flow_lost_intervals gives.") from None
     t = events["type"].astype(str)
     rows = {
         "apnea-hypopnea index": (len(events), hours),
@@ -263,11 +273,16 @@ def event_indices(events: pd.DataFrame, hours: float, *, position: "np.ndarray |
     sleep_sec = None
     if staged:
         sleep_sec = np.isin(np.repeat(hyp, int(epoch_s)), SLEEP_STAGES)
+    span = max([len(sleep_sec) if staged else 0, int(len(position) / position_fs) if position is not None else 0]
+               + [int(np.ceil(b)) for _, b in excluded])
+    kept = np.ones(span, bool)  # seconds whose time counts (not inside an excluded interval)
+    for a, b in excluded:
+        kept[max(int(a), 0):max(int(np.ceil(b)), 0)] = False
     if position is not None:
         pos = np.asarray(position)
         pos_sec = pos[np.minimum((np.arange(int(len(pos) / position_fs)) * position_fs).astype(int), len(pos) - 1)]
         n = len(pos_sec) if sleep_sec is None else min(len(pos_sec), len(sleep_sec))
-        counted = np.ones(n, bool) if sleep_sec is None else sleep_sec[:n]
+        counted = (np.ones(n, bool) if sleep_sec is None else sleep_sec[:n]) & kept[:n]
         ev_pos = pos_sec[np.minimum(mid.astype(int), len(pos_sec) - 1)]
         for name, sel in (("supine AHI", pos_sec[:n] == 0), ("non-supine AHI", pos_sec[:n] != 0)):
             h = float((sel & counted).sum() / 3600.0)
@@ -276,8 +291,8 @@ def event_indices(events: pd.DataFrame, hours: float, *, position: "np.ndarray |
     if staged:
         stage_sec = np.repeat(hyp, int(epoch_s))
         ev_stage = stage_sec[np.minimum(mid.astype(int), len(stage_sec) - 1)]
-        rows["REM AHI"] = (int((ev_stage == "R").sum()), float((stage_sec == "R").sum() / 3600.0))
-        nrem = np.isin(stage_sec, ("N1", "N2", "N3"))
+        rows["REM AHI"] = (int((ev_stage == "R").sum()), float(((stage_sec == "R") & kept[:len(stage_sec)]).sum() / 3600.0))
+        nrem = np.isin(stage_sec, ("N1", "N2", "N3")) & kept[:len(stage_sec)]
         rows["NREM AHI"] = (int(np.isin(ev_stage, ("N1", "N2", "N3")).sum()), float(nrem.sum() / 3600.0))
     out = pd.DataFrame(rows, index=["events", "hours"]).T
     out["events"] = out["events"].astype(int)
@@ -350,7 +365,7 @@ def night_report(recording, result) -> pd.DataFrame:
     pos = recording.signals.get("position")
     idx = event_indices(result.events, result.hours, position=pos,
                         position_fs=float(recording.sfreq.get("position", 1.0)), hypnogram=hyp if staged else None,
-                        epoch_s=epoch_s)
+                        epoch_s=epoch_s, excluded=getattr(result, "flow_lost_intervals", ()))
     oxi = summarize_oximetry(recording.signals["spo2"], float(recording.sfreq["spo2"]), events=result.events,
                              hypnogram=hyp if staged else None, epoch_s=epoch_s)
     main = "AHI (per hour of sleep)" if staged else "REI (per hour of monitoring time)"
@@ -362,6 +377,11 @@ def night_report(recording, result) -> pd.DataFrame:
         if name in idx.index:
             label = name if staged or "AHI" not in name else name.replace("AHI", "REI")
             rows.append((label, float(idx.loc[name, "per_hour"]), "events/h"))
+    # an index from a few minutes means little: the time each stage or position index is based on
+    for name, label in (("supine AHI", "supine sleep time" if staged else "supine monitoring time"),
+                        ("REM AHI", "REM sleep time")):
+        if name in idx.index:
+            rows.append((label, 60 * float(idx.loc[name, "hours"]), "min"))
     rows += [("arousal index", result.arousal_index if staged else np.nan, "/h"),
              (f"ODI ({'3' if result.hypopnea_rule == '3a' else '4'}% desaturations)", result.odi, "/h"),
              ("SpO2 baseline (median)", oxi.baseline_pct, "%"), ("SpO2 nadir", oxi.nadir_pct, "%"),

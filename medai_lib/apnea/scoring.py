@@ -34,6 +34,18 @@ _HYPOPNEA_RATIO = 0.7  # AASM: peak flow excursion down by >= 30% from the pre-e
 _DESAT_NOISE_K = 1.0
 _REMOVE_NOISE_FLOOR = True
 _EXCLUDE_LOST_FLOW = True
+#: Flow counts as absent (an apnea's >= 90% drop) where its breath amplitude is within what sensor noise alone gives
+#: in 95% of windows: in a noisy recording the flat flow of an apnea never reads as 10% of baseline. Capped at 20% of
+#: baseline so that a recording whose noise is as large as its breaths does not turn breathing into apneas.
+_FLAT_NOISE_Q = 0.95
+_FLAT_CAP = 0.2
+#: Level shifts of the nasal signal (mouth breathing, a half-displaced cannula) lower every breath for minutes. Where
+#: the breathing of the last two minutes (its 85th percentile over 120 s) sits below 75% of the 5-minute baseline,
+#: that lower level is the pre-event baseline: events are dips below it, not the whole shifted stretch.
+#: Both set on the development cohorts, never on the benchmark cohort.
+_LOCAL_WIN_S = 120.0
+_LOCAL_Q = 0.85
+_SHIFT = 0.75
 _MIN_RATES = {"flow": 8.0, "thorax": 8.0, "abdomen": 8.0, "spo2": 0.5, "eeg": 50.0, "emg": 50.0}
 
 
@@ -71,6 +83,9 @@ class ScoringResult:
         event can be scored there and that time is left out of ``hours``: a lab convention borrowed from the
         home-test rule of leaving artefact out of monitoring time, not an AASM rule for PSG. Report it
         (:func:`~medai_lib.apnea.night_report` does).
+    flow_lost_intervals : tuple of (float, float)
+        The ``(start_s, end_s)`` intervals behind ``flow_lost_s``, so that indices restricted to a stage or a
+        body position (REM AHI, supine AHI) can leave the same time out of their own hours.
     """
 
     events: pd.DataFrame
@@ -83,6 +98,7 @@ class ScoringResult:
     hypopnea_rule: str
     per_sleep_hour: bool = True
     flow_lost_s: float = 0.0
+    flow_lost_intervals: tuple = ()
 
     @property
     def severity(self) -> str:
@@ -109,9 +125,9 @@ def _envelope(x: np.ndarray, fs: float, window_s: float) -> np.ndarray:
     return env[idx]
 
 
-def _noise_range(x: np.ndarray, fs: float, window_s: float, sos) -> float:
-    """What sensor noise alone adds to :func:`_envelope`: the median peak-to-trough excursion of white noise with
-    the level measured in ``x`` above the breathing band, through the same filter and window.
+def _noise_range(x: np.ndarray, fs: float, window_s: float, sos, q: float = 0.5) -> float:
+    """What sensor noise alone adds to :func:`_envelope`: the median (or quantile ``q``) peak-to-trough excursion
+    of white noise with the level measured in ``x`` above the breathing band, through the same filter and window.
 
     Breath amplitudes are compared as ratios, and an additive noise floor pulls every ratio towards 1, most for
     the deepest reductions (a flat, noisy flow never reads as zero). The floor is removed in quadrature before
@@ -128,7 +144,7 @@ def _noise_range(x: np.ndarray, fs: float, window_s: float, sos) -> float:
         return 0.0
     sigma = float(np.sqrt(np.median(p[band]) * nyq))  # white noise: one-sided density times bandwidth
     noise = np.random.default_rng(0).standard_normal(int(fs * 600)).astype(np.float32) * sigma
-    return float(np.median(_envelope(sps.sosfiltfilt(sos, noise).astype(np.float32), fs, window_s)))
+    return float(np.quantile(_envelope(sps.sosfiltfilt(sos, noise).astype(np.float32), fs, window_s), q))
 
 
 def _without_noise(env: np.ndarray, floor: float) -> np.ndarray:
@@ -237,7 +253,8 @@ def _desaturations_after(spo2: np.ndarray, fs: float, onsets: np.ndarray, ends: 
 
 
 def _candidates(ratio: np.ndarray, effort: np.ndarray, spo2: np.ndarray, fs_o: float, ar_on: np.ndarray,
-                stage_sec: "np.ndarray | None", window: float, spo2_noise: float = 0.0) -> pd.DataFrame:
+                stage_sec: "np.ndarray | None", window: float, spo2_noise: float = 0.0,
+                flat: "np.ndarray | None" = None) -> pd.DataFrame:
     """Every run of >= 30% flow reduction with what the rules need to judge it (one row per run)."""
     # the sliding window widens a run by about half a window on each side and the 30% threshold
     # sits partway down the breath-amplitude ramps; calibrated on a development cohort
@@ -263,13 +280,14 @@ def _candidates(ratio: np.ndarray, effort: np.ndarray, spo2: np.ndarray, fs_o: f
         end = grid_t[b2 - 1] + ext
         if end - onset < 10.0:
             continue
-        flat_a, flat_b = _runs(seg <= 0.1)
+        seg_flat = seg <= 0.1 if flat is None else flat[a:b]  # no flow: an apnea's core
+        flat_a, flat_b = _runs(seg_flat)
         longest = ((flat_b - flat_a).max() / _GRID + ext_core) if len(flat_a) else 0.0
         in_sleep = True
         if stage_sec is not None:
             mid = int(min((onset + end) / 2, len(stage_sec) - 1))
             in_sleep = bool(stage_sec[mid] in SLEEP_STAGES)
-        core = seg <= 0.1
+        core = seg_flat
         eff_core = effort[a:b][core]
         # pre-event baseline (AASM): the typical breath of the stable breathing in the 2 minutes before
         pre = ratio[max(a2 - int(120 * _GRID), 0):a2]
@@ -367,7 +385,9 @@ def score_psg(
     fall of SpO2 is reduced by the oximeter noise left after smoothing (read from highest to lowest sample, a
     noisy fall looks deeper than it is). Where the flow signal is lost (flat flow for minutes while the belts
     keep breathing: a displaced cannula) no event can be scored, so that time is left out of the AHI's hours
-    (``flow_lost_s``).
+    (``flow_lost_s``). Flow whose breaths are no larger than sensor noise alone counts as absent (an apnea), and
+    where the nasal signal's level shifts down for minutes (mouth breathing) the shifted level is the pre-event
+    baseline, so the events inside such a stretch are scored one by one.
 
     Parameters
     ----------
@@ -437,15 +457,18 @@ def score_psg(
     period = _breath_period(flow, fs)
     window = 1.1 * period
     thorax, abdomen = np.asarray(signals["thorax"], np.float32), np.asarray(signals["abdomen"], np.float32)
-    env = _without_noise(_envelope(sps.sosfiltfilt(sos, flow).astype(np.float32), fs, window),
-                         _noise_range(flow, fs, window, sos))
+    floor = _noise_range(flow, fs, window, sos)
+    env = _without_noise(_envelope(sps.sosfiltfilt(sos, flow).astype(np.float32), fs, window), floor)
     env_t = _without_noise(_envelope(sps.sosfiltfilt(sos, thorax), fs, window), _noise_range(thorax, fs, window, sos))
     env_a = _without_noise(_envelope(sps.sosfiltfilt(sos, abdomen), fs, window),
                            _noise_range(abdomen, fs, window, sos))
     win = int(300 * _GRID)
     base = _rolling_quantile(env, win, 0.7)
+    local = _rolling_quantile(env, int(_LOCAL_WIN_S * _GRID), _LOCAL_Q)
+    base = np.where(local < _SHIFT * base, local, base)  # a shifted signal level is the new baseline
     # average over about one breath so that one slightly larger breath does not split an event
-    ratio = uniform_filter1d(env / np.maximum(base, 1e-9), max(int(period * _GRID / 2), 1), mode="nearest")
+    smooth = max(int(period * _GRID / 2), 1)
+    ratio = uniform_filter1d(env / np.maximum(base, 1e-9), smooth, mode="nearest")
     effort = np.maximum(env_t / np.maximum(_rolling_quantile(env_t, win, 0.7), 1e-9),
                         env_a / np.maximum(_rolling_quantile(env_a, win, 0.7), 1e-9))
 
@@ -464,7 +487,11 @@ def score_psg(
         if hypopnea_rule == "3a":
             logger.warning("no EEG channel: hypopneas are scored on desaturation only")
 
-    cands = _candidates(ratio, effort, spo2, fs_o, arousals["onset_s"].to_numpy(), stage_sec, window, spo2_noise)
+    # no flow: below 10% of baseline, or no larger than sensor noise alone (``env`` has the median noise removed)
+    noise_hi = np.sqrt(max(_noise_range(flow, fs, window, sos, _FLAT_NOISE_Q) ** 2 - floor**2, 0.0))
+    flat = (ratio <= 0.1) | (uniform_filter1d(env, smooth, mode="nearest") <= np.minimum(noise_hi, _FLAT_CAP * base))
+    cands = _candidates(ratio, effort, spo2, fs_o, arousals["onset_s"].to_numpy(), stage_sec, window, spo2_noise,
+                        flat)
     events = _classify(cands, hypopnea_rule)
     lost_s = _lost_seconds(events.attrs.get("flow_lost", []), stage_sec, int(duration))
     all_hours, hours = hours, max(hours - lost_s / 3600.0, 0.0)
@@ -490,7 +517,9 @@ def score_psg(
     return ScoringResult(events=events, arousals=arousals, desaturations=desats, ahi=float(ahi),
                          odi=float(odi),
                          arousal_index=float(ar_index), hours=float(hours), hypopnea_rule=hypopnea_rule,
-                         per_sleep_hour=hypnogram is not None, flow_lost_s=lost_s)
+                         per_sleep_hour=hypnogram is not None, flow_lost_s=lost_s,
+                         flow_lost_intervals=tuple((float(a), float(b)) for a, b in
+                                                   (events.attrs.get("flow_lost", []) if _EXCLUDE_LOST_FLOW else [])))
 
 
 def score_night(recording, *, hypopnea_rule: str = "3a", use_hypnogram: bool = True,
@@ -542,7 +571,7 @@ def score_night(recording, *, hypopnea_rule: str = "3a", use_hypnogram: bool = T
 
 #: Version of :func:`score_cohort`'s table: bump it whenever the scorer's output changes, so cached scores
 #: are not reused. (The cache key also holds a hash of this module's and the simulator's source.)
-SCORER_VERSION = "3"
+SCORER_VERSION = "4"
 
 _COHORT_COLUMNS = ("subject_id", "true_ahi", "true_ahi_4pct", "reference_ahi", "tst_h", "ahi", "odi",
                    "arousal_index", "hours", "n_events", "severity")
