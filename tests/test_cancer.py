@@ -219,3 +219,28 @@ def test_bad_types_raise_type_error():
         make_cancer_cohort(40.5)
     with pytest.raises(TypeError, match="model"):
         make_cancer_cohort(40, n_chromosomes=1, chromosome_length=1e6, model={"h2": 0.3})
+
+
+def test_incidence_rises_with_age_and_high_risk_cases_are_diagnosed_earlier():
+    """Real cancer incidence rises steeply with age (SEER Cancer Stat Facts: all sites, from about 2 per 1,000
+    person-years in the 40s to over 20 in the 70s; median age at diagnosis about 66), and early onset marks
+    hereditary cancer (carriers of a high-penetrance variant). The cohort is followed to 80 at most, so its
+    median age at diagnosis is lower."""
+    model = LiabilityModel(n_causal=50)
+    c = make_cancer_cohort(4000, n_chromosomes=1, chromosome_length=2e6, model=model, random_state=21)
+    s = c.samples
+    case = s["case"].to_numpy() == 1
+    end = s["event_age"].to_numpy()
+    rate = {}
+    for lo in (40, 50, 60, 70):   # diagnoses per 1,000 person-years in each decade of age
+        person_years = (np.clip(end, lo, lo + 10) - lo).sum()
+        rate[lo] = 1000 * np.sum(case & (end >= lo) & (end < lo + 10)) / person_years
+    assert rate[40] < rate[50] < rate[60] and rate[50] < rate[70]
+    assert rate[70] > 2.5 * rate[40]
+    assert np.median(s.loc[case, "age_at_diagnosis"]) > 52
+    # carriers of the rare high-penetrance variants (hereditary cancer) are diagnosed earlier than other cases
+    calls = c.genotypes[c.truth.rare_index]
+    carrier = (np.where(calls < 0, 0, calls).sum(axis=2) > 0).any(axis=0)
+    dx = s["age_at_diagnosis"].to_numpy()
+    assert (case & carrier).sum() >= 20
+    assert np.median(dx[case & carrier]) < np.median(dx[case & ~carrier]) - 5

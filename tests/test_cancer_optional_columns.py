@@ -70,7 +70,10 @@ def test_exclusions_and_case_rates_by_group_against_counts():
     assert one.index.tolist() == ["everyone"] and one.loc["everyone", "excluded"] == int((~kept).sum())
     case = (rng.random(300) < 0.2).astype(int)
     rates = case_rates_by_group(pd.DataFrame({"case": case, "ancestry_group": groups}))
-    assert rates.loc["afr", "cancer rate"] == pytest.approx(case[groups == "afr"].mean())
+    assert rates.loc["afr", "share ever diagnosed"] == pytest.approx(case[groups == "afr"].mean())
+    age = rng.uniform(40, 80, 300)
+    with_age = case_rates_by_group(pd.DataFrame({"case": case, "ancestry_group": groups, "age": age}))
+    assert with_age.loc["nfe", "median age"] == pytest.approx(np.median(age[groups == "nfe"]))
     assert case_rates_by_group(pd.DataFrame({"case": case})).loc[ONE_GROUP, "people"] == 300
     with pytest.raises(MedaiInputError, match="no 'case' column"):
         case_rates_by_group(pd.DataFrame({"x": [1]}))
@@ -113,6 +116,12 @@ def test_calibration_plot_points_are_bin_means():
     fifths = np.array_split(order, 5)  # 250 people: five equal bins of 50
     np.testing.assert_allclose(x, [p[250:][f].mean() for f in fifths])
     np.testing.assert_allclose(obs, [y[250:][f].mean() for f in fifths])
+    # 95% Wilson intervals of each fifth's observed share (scipy's implementation as the reference)
+    from scipy.stats import binomtest
+
+    bars = fig.axes[0].collections[0].get_segments()
+    ref = [tuple(binomtest(int(y[250:][f].sum()), len(f)).proportion_ci(method="wilson")) for f in fifths]
+    np.testing.assert_allclose([(seg[0][1], seg[1][1]) for seg in bars], ref, rtol=1e-6)
     with pytest.raises(MedaiInputError, match=r"groups \['C'\] are not among"):
         plot_calibration_by_group(y, p, groups, show=["C"])
 

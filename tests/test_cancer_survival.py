@@ -230,3 +230,30 @@ def test_absolute_risk_calibration_observed_against_expected():
     frame2, prs2, time2, event2 = _weibull_cohort(2000, rng, hazard_scale=2.0)
     high = absolute_risk_calibration(cox, frame2, time=time2, event=event2, prs=prs2, by_age=70)
     assert high.loc["all", "observed_to_expected"] > 1.4
+
+
+def test_conditional_risk_calibration_for_people_cancer_free_at_50():
+    """10-year risk from 50 among people cancer-free at 50, against the generating Weibull model."""
+    from medai_lib.cancer import absolute_risk_calibration
+
+    rng = np.random.default_rng(13)
+    frame, prs, time, event = _weibull_cohort(4000, rng)
+    fit = slice(0, 2000)
+    cox = fit_cox_model(frame.iloc[fit], time=time[fit], event=event[fit], prs=prs[fit], columns=("smoking",))
+    held = slice(2000, 4000)
+    t, e = time[held], event[held]
+    table = absolute_risk_calibration(cox, frame.iloc[held], time=t, event=e, prs=prs[held], from_age=50,
+                                      years=10)
+    at_risk = t > 50
+    assert table.loc["all", "n"] == at_risk.sum()
+    assert table.loc["all", "events"] == int(((e == 1) & at_risk & (t <= 60)).sum())
+    # true conditional risk 1 - S(60)/S(50) of the Weibull model, averaged over those cancer-free at 50
+    lp = (0.7 * prs[held] + 0.5 * frame["smoking"].to_numpy()[held])[at_risk]
+    true = 1 - np.exp(-(((60 / 110) ** 4) - (50 / 110) ** 4) * np.exp(lp))
+    assert table.loc["all", "expected"] == pytest.approx(true.mean(), rel=0.2)
+    assert table.loc["all", "oe_low"] < 1 < table.loc["all", "oe_high"]
+    assert table.loc["all", "oe_low"] == pytest.approx(table.loc["all", "observed_low"] / table.loc["all", "expected"])
+    # twice the hazard: observed / expected well above 1 in the conditional window too
+    frame2, prs2, time2, event2 = _weibull_cohort(3000, rng, hazard_scale=2.0)
+    high = absolute_risk_calibration(cox, frame2, time=time2, event=event2, prs=prs2, from_age=50, years=10)
+    assert high.loc["all", "oe_low"] > 1.1

@@ -42,6 +42,10 @@ def test_prs_explorer_shows_the_model_risk(cox):
     assert shown["risk"] > shown["baseline"]  # 90th percentile, positive PRS hazard ratio
     assert f"{expected:.1%}" in shown["caption"]
     assert ex.image.value[:4] == b"\x89PNG"
+    assert "not valid for other genetic ancestry groups" not in shown["caption"]
+    named = prs_explorer(prs, model, percentile=90, reference="group_A of this cohort").displayed["caption"]
+    assert named.endswith("Percentile and risk computed in group_A of this cohort; not valid for other "
+                          "genetic ancestry groups.")
     with pytest.raises(MedaiInputError, match="fitted with a PRS"):
         prs_explorer(prs, object())
 

@@ -697,19 +697,23 @@ def require_columns(samples: pd.DataFrame, columns, *, purpose: str, how: str = 
 
 
 def case_rates_by_group(samples: pd.DataFrame) -> pd.DataFrame:
-    """People and the share diagnosed (``case``) in each genetic ancestry group, or in everyone.
+    """People and the share ever diagnosed (``case``) in each genetic ancestry group, or in everyone.
+
+    The share ever diagnosed by one's current age is not a rate (no person-time) and depends on the ages
+    of the people in the group: comparing groups fairly needs age standardisation. With an ``age`` column
+    the table also gives each group's median age.
 
     Returns
     -------
     DataFrame
         Index: group (``ONE_GROUP`` when the table has no ``ancestry_group``); columns ``people``,
-        ``cancer rate``.
+        ``share ever diagnosed`` and, with an ``age`` column, ``median age``.
 
     Examples
     --------
     >>> import pandas as pd
     >>> from medai_lib.cancer.risk import case_rates_by_group
-    >>> case_rates_by_group(pd.DataFrame({"case": [1, 0, 0, 0]}))["cancer rate"].tolist()
+    >>> case_rates_by_group(pd.DataFrame({"case": [1, 0, 0, 0]}))["share ever diagnosed"].tolist()
     [0.25]
     """
     if "case" not in samples:
@@ -718,7 +722,10 @@ def case_rates_by_group(samples: pd.DataFrame) -> pd.DataFrame:
     labels = samples["ancestry_group"].astype(str) if "ancestry_group" in samples else \
         pd.Series(ONE_GROUP, index=samples.index)
     table = samples["case"].astype(float).groupby(labels.rename("ancestry_group")).agg(["size", "mean"])
-    return table.rename(columns={"size": "people", "mean": "cancer rate"})
+    table = table.rename(columns={"size": "people", "mean": "share ever diagnosed"})
+    if "age" in samples:
+        table["median age"] = samples["age"].astype(float).groupby(labels.rename("ancestry_group")).median()
+    return table
 
 
 def check_groups(samples: pd.DataFrame, **groups: str) -> None:
@@ -955,7 +962,9 @@ def plot_auc_by_group(table: pd.DataFrame, *, ax=None, models=None):
 
 def plot_calibration_by_group(y, p, groups, *, show=None, label: str = "model", n_bins: int = 5):
     """Calibration in each genetic ancestry group: mean predicted risk against the observed share with
-    cancer, in ``n_bins`` equal-sized bins (fifths by default) of predicted risk, one panel per group.
+    cancer, in ``n_bins`` equal-sized bins (fifths by default) of predicted risk, one panel per group, with
+    the 95% Wilson confidence interval of each observed share (vertical bars; with a handful of cases per
+    bin they are wide).
 
     Parameters
     ----------
@@ -982,6 +991,8 @@ def plot_calibration_by_group(y, p, groups, *, show=None, label: str = "model", 
     """
     import matplotlib.pyplot as plt
 
+    from medai_lib.evaluation.proportions import wilson_interval
+
     y = np.asarray(y, dtype=float)
     p = np.asarray(p, dtype=float)
     groups = np.asarray(groups).astype(str)
@@ -998,8 +1009,11 @@ def plot_calibration_by_group(y, p, groups, *, show=None, label: str = "model", 
         risk, case = pd.Series(p[rows]), pd.Series(y[rows])
         bins = pd.qcut(risk, n_bins, labels=False, duplicates="drop")
         predicted, observed = risk.groupby(bins).mean(), case.groupby(bins).mean()
+        low, high = wilson_interval(case.groupby(bins).sum().to_numpy(), case.groupby(bins).size().to_numpy())
         ax.plot(predicted, observed, "o-", color="#0072B2", label=label)
-        top = max(predicted.max(), observed.max()) * 1.1
+        ax.errorbar(predicted, observed, yerr=[observed - low, high - observed], fmt="none", ecolor="#0072B2",
+                    capsize=3, label="95% confidence interval")
+        top = max(predicted.max(), float(np.max(high))) * 1.1
         ax.plot([0, top], [0, top], ":", color="0.5", label="perfect calibration")
         ax.set(title=group, xlabel="mean predicted risk", ylabel="observed share with cancer")
     axes[0][0].legend(loc="upper left", fontsize="small")

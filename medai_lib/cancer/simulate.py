@@ -18,10 +18,11 @@ from medai_lib.errors import MedaiInputError
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 6  # 2: default group_shift lowered to (0.0, 0.15, 0.08); 4: published GWAS summary
+GENERATOR_VERSION = 7  # 2: default group_shift lowered to (0.0, 0.15, 0.08); 4: published GWAS summary
 # statistics and known pathogenic variants written with the cohort, effects ~ [2p(1-p)]^(alpha/2) with
 # alpha = -0.4, rare variants rare in every group, group_shift (0.0, 0.45, 0.25); 5: h2 0.5 -> 0.3;
-# 6: genotype calling errors (heterozygotes called homozygous) at a few common variants
+# 6: genotype calling errors (heterozygotes called homozygous) at a few common variants; 7: age at
+# diagnosis from an incidence rising with age (case status, genotypes and everything else unchanged)
 _BASES = np.array(list("ACGT"))
 
 
@@ -41,7 +42,7 @@ class LiabilityModel:
         the total liability variance, without the group baseline, is 1: ``h2`` is then the heritability
         of the polygenic part on the liability scale. 0.3 is in the range of twin heritability of common
         cancers (about 0.2 to 0.6, Mucci et al., JAMA 2016); a published score then has a hazard ratio of
-        about 2.4 per SD, against 1.3 to 2 for real cancer scores.
+        about 2.1 per SD (Cox model of notebook 4.4, full mode), against 1.3 to 2 for real cancer scores.
     n_causal : int, default 600
         Causal common SNPs (minor allele frequency >= ``causal_min_maf``), effects of small size drawn from
         a normal distribution on the standardised-genotype scale.
@@ -527,9 +528,15 @@ def _make_phenotype(genotypes, variants, group_index, names, model, n_causal_chr
         parent_l = parent_g + group_base + rng.normal(0, math.sqrt(1 - model.h2), size=n_samples)
         fam |= parent_l > threshold
 
-    # Age at diagnosis: earlier for liability further above the threshold.
+    # Age at diagnosis, between 30 and the current age: P(diagnosed by a | case) = ((a - 30) / (age - 30))^k.
+    # k = 8 for a case just above the threshold: incidence rises steeply with age, as real cancer incidence
+    # does (roughly a power of age; median age at diagnosis about 66 for all cancers, SEER). k falls towards
+    # 1 (diagnoses spread evenly from 30) as the liability excess grows, so cases far above the threshold
+    # (carriers of a rare high-penetrance variant above all) are diagnosed earlier, as in hereditary cancer.
+    # Case status does not depend on it.
     excess = np.clip(liability - threshold, 0, None)
-    frac = rng.random(n_samples) ** (0.5 + 1.5 * excess)
+    onset_power = 1 + 7 * np.exp(-excess)
+    frac = rng.random(n_samples) ** (1 / onset_power)
     age_dx = np.where(case, np.round(30 + (age - 30) * frac, 1), np.nan)
 
     sample_ids = [f"SYN{i + 1:05d}" for i in range(n_samples)]

@@ -488,12 +488,21 @@ def risk_at_multiple_of_average(model: "SurvivalModel", person: dict, population
 
 
 def absolute_risk_calibration(model: "SurvivalModel", samples: pd.DataFrame, *, time, event, prs=None,
-                              by_age: float = 70.0, n_groups: int = 5) -> pd.DataFrame:
-    """Observed against expected absolute risk by ``by_age``, in groups (fifths) of predicted risk.
+                              by_age: float | None = 70.0, n_groups: int = 5, from_age: float | None = None,
+                              years: float = 10.0) -> pd.DataFrame:
+    """Observed against expected absolute risk, in groups (fifths) of predicted risk.
 
-    Expected: the mean of the model's risk by ``by_age`` (from birth) in the group. Observed: 1 minus the
-    Kaplan-Meier estimate at ``by_age`` in the same group (lifelines), with its 95% interval, so censored
-    follow-up counts. Judge a model on people it was not fitted on.
+    Two risks can be checked:
+
+    - ``by_age`` (default, ``from_age=None``): the risk of a diagnosis by that age, from birth, in everyone.
+    - ``from_age`` and ``years``: the risk over the next ``years`` for someone cancer-free at ``from_age``
+      (what a person is told at an assessment). Only people still followed and cancer-free at
+      ``from_age`` (``time > from_age``) count, and their follow-up is counted from ``from_age``.
+
+    Expected: the mean of the model's risk in the group. Observed: 1 minus the Kaplan-Meier estimate at
+    the end of the window in the same group (lifelines), with its 95% interval, so censored follow-up counts;
+    ``oe_low`` and ``oe_high`` are that interval divided by the expected risk. Judge a model on people it was
+    not fitted on.
 
     Parameters
     ----------
@@ -504,17 +513,25 @@ def absolute_risk_calibration(model: "SurvivalModel", samples: pd.DataFrame, *, 
     prs : array_like, shape (n,), optional
         When the model has a PRS term.
     by_age : float, default 70
+        Used when ``from_age`` is None.
     n_groups : int, default 5
+    from_age : float, optional
+        Start of a conditional window (people cancer-free at that age).
+    years : float, default 10
+        Length of the conditional window.
 
     Returns
     -------
     DataFrame
         One row per group of predicted risk (lowest first) and a last row "all": ``n``, ``events``,
-        ``expected``, ``observed``, ``observed_low``, ``observed_high``, ``observed_to_expected``.
+        ``expected``, ``observed``, ``observed_low``, ``observed_high``, ``observed_to_expected``,
+        ``oe_low``, ``oe_high``. ``events`` counts the group's diagnoses (with ``from_age``: those inside
+        the window).
 
     Examples
     --------
     >>> # absolute_risk_calibration(cox, test, time=test["event_age"], event=test["case"], prs=test["prs"])
+    >>> # absolute_risk_calibration(cox, test, time=..., event=..., prs=..., from_age=50, years=10)
     """
     from lifelines import KaplanMeierFitter
 
@@ -523,19 +540,38 @@ def absolute_risk_calibration(model: "SurvivalModel", samples: pd.DataFrame, *, 
         raise MedaiInputError(f"'time' has {len(t)} values for {len(samples)} rows of 'samples'.")
     if not 2 <= int(n_groups) <= 20:
         raise MedaiInputError(f"'n_groups' must be between 2 and 20; got {n_groups!r}.")
-    expected = model.absolute_risk(samples.reset_index(drop=True), prs=prs, by_age=by_age)
+    samples = samples.reset_index(drop=True)
+    prs = None if prs is None else np.asarray(prs, dtype=float)
+    if from_age is None:
+        if by_age is None:
+            raise MedaiInputError("give 'by_age' (risk from birth) or 'from_age' and 'years' (conditional risk).")
+        expected = model.absolute_risk(samples, prs=prs, by_age=by_age)
+        horizon = float(by_age)
+    else:
+        if not np.isfinite(from_age) or from_age < 0 or years <= 0:
+            raise MedaiInputError(f"'from_age' must be an age >= 0 and 'years' > 0; got {from_age!r}, {years!r}.")
+        keep = t > from_age   # still followed and cancer-free at from_age
+        if keep.sum() < 2 * int(n_groups):
+            raise MedaiInputError(f"only {int(keep.sum())} people are followed and cancer-free beyond age "
+                                  f"{from_age:g}; too few for {n_groups} groups.")
+        samples, prs = samples[keep].reset_index(drop=True), None if prs is None else prs[keep]
+        t, e = t[keep] - float(from_age), e[keep].copy()
+        e[t > years] = 0   # diagnoses after the window do not count in it
+        expected = model.absolute_risk(samples, prs=prs, from_age=float(from_age), years=years)
+        horizon = float(years)
     bins = pd.qcut(pd.Series(expected), int(n_groups), labels=False, duplicates="drop").to_numpy()
     rows = []
     for label, mask in [(f"{k + 1} of {bins.max() + 1}", bins == k) for k in range(bins.max() + 1)] + \
             [("all", np.ones(len(t), dtype=bool))]:
         with _quiet_lifelines():
             km = KaplanMeierFitter().fit(t[mask], e[mask])
-            surv = float(km.survival_function_at_times(by_age).iloc[0])
+            surv = float(km.survival_function_at_times(horizon).iloc[0])
             ci = km.confidence_interval_survival_function_
-            row = ci[ci.index <= by_age].iloc[-1] if (ci.index <= by_age).any() else ci.iloc[0]
+            row = ci[ci.index <= horizon].iloc[-1] if (ci.index <= horizon).any() else ci.iloc[0]
         observed, exp = 1.0 - surv, float(np.mean(expected[mask]))
+        low, high = 1.0 - float(row.iloc[1]), 1.0 - float(row.iloc[0])
         rows.append({"group": label, "n": int(mask.sum()), "events": int(e[mask].sum()), "expected": exp,
-                     "observed": observed, "observed_low": 1.0 - float(row.iloc[1]),
-                     "observed_high": 1.0 - float(row.iloc[0]),
-                     "observed_to_expected": observed / exp if exp > 0 else np.nan})
+                     "observed": observed, "observed_low": low, "observed_high": high,
+                     "observed_to_expected": observed / exp if exp > 0 else np.nan,
+                     "oe_low": low / exp if exp > 0 else np.nan, "oe_high": high / exp if exp > 0 else np.nan})
     return pd.DataFrame(rows).set_index("group")

@@ -30,7 +30,7 @@ class PrsExplorer(_Explorer):
     """
 
     def __init__(self, population_prs, model, *, bootstrap_models=(), person: dict | None = None,
-                 percentile: int = 50, age: int = 50, years: float = 10):
+                 percentile: int = 50, age: int = 50, years: float = 10, reference: str | None = None):
         import ipywidgets as w
 
         prs = np.asarray(population_prs, dtype=float)
@@ -45,6 +45,7 @@ class PrsExplorer(_Explorer):
         if not 1 <= percentile <= 99:
             raise MedaiInputError(f"'percentile' must be in 1..99; got {percentile!r}.")
         self.population_prs, self.model, self.years = prs, model, float(years)
+        self.reference = reference
         self.bootstrap_models = list(bootstrap_models)
         defaults = {"sex": "female", "smoking": 0, "family_history": 0}
         self.person = {**defaults, **(person or {})}
@@ -90,7 +91,8 @@ class PrsExplorer(_Explorer):
 
         ax1.hist(self.population_prs, bins=40, color=OKABE_ITO["sky_blue"], edgecolor="white")
         ax1.axvline(prs, color=OKABE_ITO["vermillion"], linewidth=2.5, label=f"this person: {q}th percentile")
-        ax1.set(xlabel="Polygenic risk score", ylabel="People in the reference group")
+        ax1.set(xlabel="Polygenic risk score", ylabel="People in the reference group"
+                + (f"\n({self.reference})" if self.reference else ""))
         ax1.legend(loc="upper right", fontsize="small")
         title = f"{self.years:g}-year risk: {risk:.1%}"
         if np.isfinite(low):
@@ -103,13 +105,17 @@ class PrsExplorer(_Explorer):
         caption = (f"A PRS at the {q}th percentile (score {prs:.3g}), age {age}: estimated risk of a "
                    f"diagnosis in the next {self.years:g} years {risk:.1%}, against {baseline:.1%} at the "
                    "50th percentile." + rng_text + " " + message.text.replace("\n", " "))
+        if self.reference:
+            caption += (f" Percentile and risk computed in {self.reference}; not valid for other genetic "
+                        "ancestry groups.")
         self.text_html.value = f"<p>{html.escape(caption)}</p>"
         self.displayed = {"percentile": q, "age": age, "prs": prs, "risk": risk, "ci_low": low,
                           "ci_high": high, "baseline": baseline, "message": message, "caption": caption}
 
 
 def prs_explorer(population_prs, model, *, bootstrap_models=(), person: dict | None = None,
-                 percentile: int = 50, age: int = 50, years: float = 10) -> PrsExplorer:
+                 percentile: int = 50, age: int = 50, years: float = 10,
+                 reference: str | None = None) -> PrsExplorer:
     """PRS percentile explorer: move a person along the score distribution and read their absolute risk.
 
     Parameters
@@ -125,6 +131,9 @@ def prs_explorer(population_prs, model, *, bootstrap_models=(), person: dict | N
     percentile, age : int
         Starting values.
     years : float, default 10
+    reference : str, optional
+        Who the percentiles and the model come from (e.g. ``"group_A of this cohort"``): named on the
+        histogram and in the caption, which then says they are not valid for other genetic ancestry groups.
 
     Returns
     -------
@@ -136,7 +145,7 @@ def prs_explorer(population_prs, model, *, bootstrap_models=(), person: dict | N
     >>> # ex = prs_explorer(prs, cox, bootstrap_models=boot); ex.percentile.value = 95; ex.displayed["risk"]
     """
     return PrsExplorer(population_prs, model, bootstrap_models=bootstrap_models, person=person,
-                       percentile=percentile, age=age, years=years)
+                       percentile=percentile, age=age, years=years, reference=reference)
 
 
 class ManhattanExplorer(_Explorer):
