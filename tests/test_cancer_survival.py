@@ -207,14 +207,19 @@ def test_risk_at_a_multiple_of_the_average_is_not_the_median_risk():
         risk_at_multiple_of_average(fit_cox_model(frame, time=time, event=event, columns=("smoking",)), person, prs)
 
 
+def _cox_on_weibull_cohort(seed):
+    """A Cox model fitted on the first half of a 4,000-person Weibull cohort; the second half is held out."""
+    frame, prs, time, event = _weibull_cohort(4000, np.random.default_rng(seed))
+    fit = slice(0, 2000)
+    cox = fit_cox_model(frame.iloc[fit], time=time[fit], event=event[fit], prs=prs[fit], columns=("smoking",))
+    return cox, frame, prs, time, event, slice(2000, 4000)
+
+
 def test_absolute_risk_calibration_observed_against_expected():
     from medai_lib.cancer import absolute_risk_calibration
 
-    rng = np.random.default_rng(12)
-    frame, prs, time, event = _weibull_cohort(4000, rng)
-    fit = slice(0, 2000)
-    cox = fit_cox_model(frame.iloc[fit], time=time[fit], event=event[fit], prs=prs[fit], columns=("smoking",))
-    held = slice(2000, 4000)
+    cox, frame, prs, time, event, held = _cox_on_weibull_cohort(12)
+    rng = np.random.default_rng(112)
     table = absolute_risk_calibration(cox, frame.iloc[held], time=time[held], event=event[held], prs=prs[held],
                                       by_age=70)
     assert list(table.index) == ["1 of 5", "2 of 5", "3 of 5", "4 of 5", "5 of 5", "all"]
@@ -236,12 +241,9 @@ def test_conditional_risk_calibration_for_people_cancer_free_at_50():
     """10-year risk from 50 among people cancer-free at 50, against the generating Weibull model."""
     from medai_lib.cancer import absolute_risk_calibration
 
-    rng = np.random.default_rng(13)
-    frame, prs, time, event = _weibull_cohort(4000, rng)
-    fit = slice(0, 2000)
-    cox = fit_cox_model(frame.iloc[fit], time=time[fit], event=event[fit], prs=prs[fit], columns=("smoking",))
-    held = slice(2000, 4000)
+    cox, frame, prs, time, event, held = _cox_on_weibull_cohort(13)
     t, e = time[held], event[held]
+    rng = np.random.default_rng(113)
     table = absolute_risk_calibration(cox, frame.iloc[held], time=t, event=e, prs=prs[held], from_age=50,
                                       years=10)
     at_risk = t > 50
