@@ -497,3 +497,17 @@ def test_calibration_fit_converges_on_badly_miscalibrated_risks():
     ref = LogisticRegression(C=np.inf, tol=1e-10, max_iter=10000).fit(lp[:, None], y)
     assert fit.slope == pytest.approx(ref.coef_[0][0], abs=1e-6)
     assert fit.intercept > 3  # risks underestimated: a large positive calibration-in-the-large
+
+
+def test_net_benefit_at_prevalence_matches_net_benefit_on_a_sample_of_that_prevalence():
+    from medai_lib.evaluation import net_benefit, net_benefit_at_prevalence
+
+    # 20 diseased of 1,000; a rule that refers 15 of them and 98 of the 980 healthy (risk 0.9 vs 0.01)
+    y = np.r_[np.ones(20), np.zeros(980)].astype(int)
+    p = np.r_[np.full(15, 0.9), np.full(5, 0.01), np.full(98, 0.9), np.full(882, 0.01)]
+    for pt in (0.05, 0.10, 0.30):
+        from_data = net_benefit(y, p, [pt])[0]
+        assert net_benefit_at_prevalence(15 / 20, 882 / 980, 0.02, pt) == pytest.approx(from_data)
+    assert net_benefit_at_prevalence(0.0, 1.0, 0.3, 0.1) == 0.0  # refer no one
+    with pytest.raises(MedaiInputError):
+        net_benefit_at_prevalence(1.2, 0.5, 0.1, 0.1)

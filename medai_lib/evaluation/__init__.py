@@ -21,7 +21,7 @@ from medai_lib.evaluation.conformal import (
     coverage_by_group,
     split_conformal_threshold,
 )
-from medai_lib.evaluation.decision_curve import decision_curve, net_benefit
+from medai_lib.evaluation.decision_curve import decision_curve, net_benefit, net_benefit_at_prevalence
 from medai_lib.evaluation.fairness import (
     GroupAudit,
     age_bands,
@@ -78,7 +78,7 @@ __all__ = [
     "PlattRecalibrator", "PrCurve", "RocCurve", "auc_bootstrap", "auc_delong", "brier_score",
     "calibration_slope_intercept", "calibration_summary", "cluster_bootstrap", "compare_aucs", "confusion_table",
     "decision_curve", "delong_covariance", "evaluate", "expected_calibration_error", "log_ratio_interval", "make_binormal",
-    "natural_frequencies", "net_benefit", "operating_point", "pr_curve", "predictive_values",
+    "natural_frequencies", "net_benefit", "net_benefit_at_prevalence", "operating_point", "pr_curve", "predictive_values",
     "reliability_curve", "roc_curve", "subgroup_table", "table_metrics", "threshold_metrics",
     "wilson_interval",
     # level 5: audits, conformal sets, abstention, monitoring, reporting

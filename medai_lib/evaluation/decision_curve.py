@@ -88,3 +88,23 @@ def decision_curve(y_true, y_prob, *, thresholds=None) -> pd.DataFrame:
             "net_benefit_none": np.zeros_like(pt),
         }
     )
+
+
+def net_benefit_at_prevalence(sensitivity, specificity, prevalence, threshold) -> float:
+    """Net benefit of a rule with this sensitivity and specificity in a population of this prevalence.
+
+    The same NB = TP/N - FP/N * pt / (1 - pt) as :func:`net_benefit`, with TP/N = sensitivity * prevalence and
+    FP/N = (1 - specificity) * (1 - prevalence): how a rule measured on one sample would do where the disease
+    is rarer or commoner, at the harm-to-benefit ratio that the threshold probability ``pt`` states.
+
+    Examples
+    --------
+    >>> round(net_benefit_at_prevalence(1.0, 0.0, 0.02, 0.10), 4)  # refer everyone: 2% minus 98% x 1/9
+    -0.0889
+    """
+    sens, spec, prev = (float(v) for v in (sensitivity, specificity, prevalence))
+    if not all(0.0 <= v <= 1.0 for v in (sens, spec, prev)):
+        raise MedaiInputError(
+            f"sensitivity, specificity and prevalence must lie in [0, 1]; got {sens!r}, {spec!r}, {prev!r}.")
+    pt = float(_check_thresholds(threshold)[0])
+    return sens * prev - (1.0 - spec) * (1.0 - prev) * pt / (1.0 - pt)
