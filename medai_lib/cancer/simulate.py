@@ -18,12 +18,16 @@ from medai_lib.errors import MedaiInputError
 
 logger = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 7  # 2: default group_shift lowered to (0.0, 0.15, 0.08); 4: published GWAS summary
+GENERATOR_VERSION = 8  # 2: default group_shift lowered to (0.0, 0.15, 0.08); 4: published GWAS summary
 # statistics and known pathogenic variants written with the cohort, effects ~ [2p(1-p)]^(alpha/2) with
 # alpha = -0.4, rare variants rare in every group, group_shift (0.0, 0.45, 0.25); 5: h2 0.5 -> 0.3;
 # 6: genotype calling errors (heterozygotes called homozygous) at a few common variants; 7: age at
-# diagnosis from an incidence rising with age (case status, genotypes and everything else unchanged)
+# diagnosis from an incidence rising with age (case status, genotypes and everything else unchanged);
+# 8: rare variants with incomplete penetrance (rare_effect 2.5 -> 1.5, frequency below 0.004, not 0.01),
+# carriers diagnosed early whatever the rest of their liability
 _BASES = np.array(list("ACGT"))
+# Derived-allele frequency range of the rare high-penetrance variants, in the cohort and in every group.
+_RARE_FREQ = (0.0005, 0.004)
 
 
 @dataclass(frozen=True)
@@ -42,15 +46,22 @@ class LiabilityModel:
         the total liability variance, without the group baseline, is 1: ``h2`` is then the heritability
         of the polygenic part on the liability scale. 0.3 is in the range of twin heritability of common
         cancers (about 0.2 to 0.6, Mucci et al., JAMA 2016); a published score then has a hazard ratio of
-        about 2.1 per SD (Cox model of notebook 4.4, full mode), against 1.3 to 2 for real cancer scores.
+        about 2.4 per SD (Cox model, 5,000 people: bench/results/cancer_risk.md), against 1.3 to 2 for real
+        cancer scores.
     n_causal : int, default 600
         Causal common SNPs (minor allele frequency >= ``causal_min_maf``), effects of small size drawn from
         a normal distribution on the standardised-genotype scale.
     causal_min_maf : float, default 0.01
     n_rare : int, default 3
-        Rare high-penetrance variants (BRCA-like): derived allele frequency in (0.0005, 0.01).
-    rare_effect : float, default 2.5
-        Liability shift per carried rare allele (liability standard deviations).
+        Rare high-penetrance variants (BRCA-like): derived allele frequency in (0.0005, 0.004) in the
+        cohort and in every group, so that about 1 person in 100 to 200 carries one (pathogenic BRCA1/2
+        variants: about 1 in 190, Manickam et al., JAMA Netw Open 2018).
+    rare_effect : float, default 1.5
+        Liability shift per carried rare allele (liability standard deviations). 1.5 gives incomplete
+        penetrance: about half of the carriers of the 40-to-80 cohort have been diagnosed (against about
+        1 in 10 of the others), and carriers are diagnosed about 10 years younger. For comparison, the
+        cumulative breast cancer risk by 80 is about 72% for BRCA1 and 69% for BRCA2 carriers
+        (Kuchenbaecker et al., JAMA 2017).
     prevalence : float, default 0.10
         Fraction of cases in the cohort.
     age_effect : float, default 0.15
@@ -79,7 +90,7 @@ class LiabilityModel:
     n_causal: int = 600
     causal_min_maf: float = 0.01
     n_rare: int = 3
-    rare_effect: float = 2.5
+    rare_effect: float = 1.5
     prevalence: float = 0.10
     age_effect: float = 0.15
     sex_effect: float = 0.15
@@ -490,11 +501,12 @@ def _make_phenotype(genotypes, variants, group_index, names, model, n_causal_chr
 
     # Rare variants are rare in every group (as BRCA1/2 pathogenic variants are): choosing them by pooled
     # frequency alone would let a variant that is rare overall be common in a small group.
-    rare_candidates = np.flatnonzero(on_causal & (freq > 0.0005) & (freq < 0.01))
+    rare_candidates = np.flatnonzero(on_causal & (freq > _RARE_FREQ[0]) & (freq < _RARE_FREQ[1]))
     group_freq = np.column_stack([
         genotypes[rare_candidates][:, group_index == k].sum(axis=(1, 2), dtype=np.int64)
         / (2.0 * (group_index == k).sum()) for k in range(len(names))])
-    rare_candidates = rare_candidates[group_freq.max(axis=1) < 0.01] if len(rare_candidates) else rare_candidates
+    rare_candidates = (rare_candidates[group_freq.max(axis=1) < _RARE_FREQ[1]] if len(rare_candidates)
+                       else rare_candidates)
     rare_candidates = np.setdiff1d(rare_candidates, causal)
     n_rare = min(model.n_rare, len(rare_candidates))
     rare = np.sort(rng.choice(rare_candidates, size=n_rare, replace=False)) if n_rare else np.array([], int)
@@ -534,7 +546,10 @@ def _make_phenotype(genotypes, variants, group_index, names, model, n_causal_chr
     # 1 (diagnoses spread evenly from 30) as the liability excess grows, so cases far above the threshold
     # (carriers of a rare high-penetrance variant above all) are diagnosed earlier, as in hereditary cancer.
     # Case status does not depend on it.
-    excess = np.clip(liability - threshold, 0, None)
+    # A carrier's rare-variant liability counts in full towards early onset, whatever the rest of their
+    # liability: hereditary cancers start early even in carriers only just above the threshold (BRCA1
+    # carriers' breast cancer incidence is about flat from the 30s on, Kuchenbaecker et al. 2017).
+    excess = np.clip(liability - threshold, 0, None) + rare_liability
     onset_power = 1 + 7 * np.exp(-excess)
     frac = rng.random(n_samples) ** (1 / onset_power)
     age_dx = np.where(case, np.round(30 + (age - 30) * frac, 1), np.nan)

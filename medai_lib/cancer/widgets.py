@@ -80,7 +80,11 @@ class PrsExplorer(_Explorer):
         baseline = float(self.risk_at(50, age)[0])
         if self.bootstrap_models:
             boot = self.risk_at(q, age, self.bootstrap_models)
-            low, high = (float(v) for v in np.quantile(boot, [0.025, 0.975]))
+            # Under 100 refits the 2.5th and 97.5th percentiles are in effect the extremes: say so.
+            few = len(boot) < 100
+            bounds = (boot.min(), boot.max()) if few else np.quantile(boot, [0.025, 0.975])
+            low, high = (float(v) for v in bounds)
+            range_name = f"range over {len(boot)} refits" if few else "95% range"
         else:
             low = high = float("nan")
         message = risk_message(risk, baseline=max(baseline, 1e-9), years=self.years, population=1000,
@@ -96,7 +100,7 @@ class PrsExplorer(_Explorer):
         ax1.legend(loc="upper right", fontsize="small")
         title = f"{self.years:g}-year risk: {risk:.1%}"
         if np.isfinite(low):
-            title += f" (95% range {low:.1%} to {high:.1%})"
+            title += f" ({range_name} {low:.1%} to {high:.1%})"
         plot_icon_array(risk, baseline=baseline, ax=ax2, title=title)
         ax2.title.set_fontsize("small")
         self.image.value = _png(fig)
@@ -125,7 +129,7 @@ def prs_explorer(population_prs, model, *, bootstrap_models=(), person: dict | N
     model : SurvivalModel
         Cox model with a PRS (see :func:`~medai_lib.cancer.survival.fit_cox_model`).
     bootstrap_models : sequence of SurvivalModel, optional
-        From :func:`~medai_lib.cancer.survival.bootstrap_cox_models`; gives the 95% range.
+        From :func:`~medai_lib.cancer.survival.bootstrap_cox_models`; gives the 95% range (the extremes under 100 refits).
     person : dict, optional
         Other covariates (default female, never smoker, no family history).
     percentile, age : int
