@@ -8,6 +8,7 @@ others. That file never reaches learners.
 """
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import logging
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -303,12 +305,50 @@ def _tree_files(folder: Path) -> dict[str, bytes]:
 
 def _score_wrong(args) -> dict:
     nb_file, timeout, cell, code = args
-    return execute_and_score(Path(nb_file), timeout=timeout, replace={cell: code})
+    return execute_and_score(Path(nb_file), timeout=timeout, replace={cell: code} if cell else None)
 
 
-def check_lab(root: Path, lab: str, *, timeout: int = 300, run_notebooks: bool = True, jobs: int = 2) -> LabReport:
+def _validate_release(args) -> dict:
+    nb_file, timeout = args
+    return validate(Path(nb_file), invert=True, timeout=timeout)
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _executions(pool, jobs: int):
+    """Yield ``run(fn, args) -> future``: on ``pool`` if given, else on a pool of ``jobs`` processes, or in
+    this process (futures already done) when ``jobs`` is 1."""
+    from concurrent.futures import Future
+
+    if pool is not None:
+        yield lambda fn, args: pool.submit(fn, args)
+        return
+    if jobs <= 1:
+        def run_here(fn, args):
+            fut = Future()
+            fut.set_result(fn(args))
+            return fut
+        yield run_here
+        return
+    with _process_pool(jobs) as own:
+        yield lambda fn, args: own.submit(fn, args)
+
+
+def _process_pool(jobs: int):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+
+
+def check_lab(root: Path, lab: str, *, timeout: int = 300, run_notebooks: bool = True, jobs: int = 2,
+              pool=None) -> LabReport:
     """Verify one lab: release equals a fresh build, nothing leaks, solution full marks, release zero,
-    every committed wrong answer loses exactly its cells' points."""
+    every committed wrong answer loses exactly its cells' points.
+
+    The notebooks run ``jobs`` at a time, or on ``pool`` (an executor shared with other labs)."""
     import nbformat
 
     report = LabReport(lab)
@@ -332,7 +372,8 @@ def check_lab(root: Path, lab: str, *, timeout: int = 300, run_notebooks: bool =
         report.problems.append(f"labs/{lab} is missing; run `medai course build`.")
         return report
     with tempfile.TemporaryDirectory(prefix="medai-check-") as tmp:
-        fresh = generate_release(root, lab, Path(tmp))
+        with _BUILD_LOCK:   # nbgrader's converter is not known to be thread-safe
+            fresh = generate_release(root, lab, Path(tmp))
         a, b = _tree_files(fresh), _tree_files(rel_dir)
         if a != b:
             differ = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
@@ -359,38 +400,31 @@ def check_lab(root: Path, lab: str, *, timeout: int = 300, run_notebooks: bool =
     if not run_notebooks:
         return report
 
-    # 3. Solution passes every test (hidden ones included), release scores zero.
-    with tempfile.TemporaryDirectory(prefix="medai-validate-") as tmp:
+    # 3. Solution full marks (every test, hidden ones included), release scores zero under nbgrader's
+    # validator, and 4. every committed wrong answer loses exactly its cells' points. All executions go to
+    # one pool (shared across labs by check_labs), so no core waits while another runs a solution alone.
+    with tempfile.TemporaryDirectory(prefix="medai-validate-") as tmp, _executions(pool, jobs) as run:
         work = Path(tmp) / "solution"
         _copy_source(root / "solutions" / lab, work)
-        result = validate(work / f"{lab}.ipynb", timeout=timeout)
-        if result.get("failed") or result.get("type_changed") or result.get("changed"):
-            first = (result.get("failed") or [{}])[0].get("raw_error", "")[-300:]
-            report.problems.append(f"the solution does not pass all its tests: {first}")
-        solved = execute_and_score(work / f"{lab}.ipynb", timeout=timeout)
-        short = {g: s for g, s in solved["scores"].items() if s[0] != s[1]}
-        if short:
-            report.problems.append(f"the solution loses points in {sorted(short)}")
         released = Path(tmp) / "release"
         shutil.copytree(rel_dir, released)
-        result = validate(released / f"{lab}.ipynb", invert=True, timeout=timeout)
+        nb_file = work / f"{lab}.ipynb"
+        wrongs = load_wrong_answers(root, lab)
+        solved = run(_score_wrong, (nb_file, timeout, None, None))
+        release = run(_validate_release, (released / f"{lab}.ipynb", timeout))
+        wrong_runs = [run(_score_wrong, (nb_file, timeout, w["cell"], w["code"])) for w in wrongs]
+        solved = solved.result()
+        short = {g: s for g, s in solved["scores"].items() if s[0] != s[1]}
+        if short:
+            first = next((solved["errors"][g] for g in sorted(short) if solved["errors"].get(g)), "")[-300:]
+            report.problems.append(f"the solution loses points in {sorted(short)}: {first}")
+        result = release.result()
         if result.get("passed"):
             report.problems.append(
                 f"the unmodified release passes {len(result['passed'])} test cell(s); every test must fail "
                 "before the learner answers."
             )
-        # 4. Committed wrong answers lose exactly their cells' points (executed ``jobs`` at a time).
-        wrongs = load_wrong_answers(root, lab)
-        nb_file = work / f"{lab}.ipynb"
-        if jobs > 1 and len(wrongs) > 1:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                results = list(pool.map(_score_wrong, [(nb_file, timeout, w["cell"], w["code"]) for w in wrongs]))
-        else:
-            results = [_score_wrong((nb_file, timeout, w["cell"], w["code"])) for w in wrongs]
-        for wrong, res in zip(wrongs, results):
+        for wrong, res in zip(wrongs, (f.result() for f in wrong_runs)):
             lost = {g for g, (s, m) in res["scores"].items() if s < m}
             expected = set(wrong["loses"])
             name = wrong["misconception"]
@@ -419,14 +453,22 @@ def check_labs(root: Path | None = None, labs: list[str] | None = None, *, timeo
         raise MedaiInputError(f"no labs in {root / 'solutions'}.")
     stray = sorted(set(list_labs(root, kind="labs")) - set(list_labs(root)))
     reports = []
-    for lab in names:
-        rep = check_lab(root, lab, timeout=timeout, jobs=jobs)
-        if stray and not labs:
-            rep.problems.append(f"labs/ holds labs with no solution: {', '.join(stray)}")
-            stray = []
-        reports.append(rep)
-        if progress:
-            progress(rep)
+    # One pool for every lab: each lab's thread submits its notebooks and waits for them, so the cores stay
+    # busy across labs; reports still come in the labs' order.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(_process_pool(jobs)) if jobs > 1 else None
+        threads = stack.enter_context(ThreadPoolExecutor(max_workers=len(names) if pool else 1))
+        pending = [threads.submit(check_lab, root, lab, timeout=timeout, jobs=jobs, pool=pool) for lab in names]
+        for future in pending:
+            rep = future.result()
+            if stray and not labs:
+                rep.problems.append(f"labs/ holds labs with no solution: {', '.join(stray)}")
+                stray = []
+            reports.append(rep)
+            if progress:
+                progress(rep)
     return reports
 
 
