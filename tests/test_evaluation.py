@@ -511,3 +511,24 @@ def test_net_benefit_at_prevalence_matches_net_benefit_on_a_sample_of_that_preva
     assert net_benefit_at_prevalence(0.0, 1.0, 0.3, 0.1) == 0.0  # refer no one
     with pytest.raises(MedaiInputError):
         net_benefit_at_prevalence(1.2, 0.5, 0.1, 0.1)
+
+
+def test_net_benefit_table_matches_decision_curve_and_spans_follow_the_maximum():
+    from medai_lib.evaluation import best_strategy_spans, decision_curve, net_benefit_table
+
+    rng = np.random.default_rng(3)
+    y = rng.random(400) < 0.2
+    good = np.clip(0.2 + 0.5 * (y - 0.2) + rng.normal(0, 0.15, 400), 0.001, 0.999)
+    poor = rng.random(400)
+    band = np.round(np.arange(0.10, 0.41, 0.05), 2)
+    table = net_benefit_table(y.astype(int), {"good": good, "poor": poor}, band)
+    ref = decision_curve(y.astype(int), good, thresholds=band)
+    np.testing.assert_allclose(table.loc["good"].to_numpy(), ref["net_benefit_model"].to_numpy())
+    np.testing.assert_allclose(table.loc["treat all"].to_numpy(), ref["net_benefit_all"].to_numpy())
+    assert (table.loc["treat none"] == 0).all()
+    spans = best_strategy_spans(table)
+    assert spans[0][0] == band[0] and spans[-1][1] == band[-1]
+    for first, last, name in spans:
+        cols = [t for t in table.columns if first <= t <= last]
+        assert all(table[t].idxmax() == name for t in cols)
+    assert all(a[2] != b[2] for a, b in zip(spans, spans[1:]))

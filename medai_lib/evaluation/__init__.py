@@ -21,7 +21,9 @@ from medai_lib.evaluation.conformal import (
     coverage_by_group,
     split_conformal_threshold,
 )
-from medai_lib.evaluation.decision_curve import decision_curve, net_benefit, net_benefit_at_prevalence
+from medai_lib.evaluation.decision_curve import (
+    best_strategy_spans, decision_curve, net_benefit, net_benefit_at_prevalence, net_benefit_table,
+)
 from medai_lib.evaluation.fairness import (
     GroupAudit,
     age_bands,
@@ -73,6 +75,7 @@ from medai_lib.evaluation.threshold import (
 )
 
 __all__ = [
+    "best_strategy_spans", "net_benefit_table",
     "AucComparison", "AucEstimate", "CalibrationFit", "CalibrationSummary", "ConfusionTable",
     "EvaluationReport", "IsotonicRecalibrator", "NaturalFrequencies", "OperatingPoint",
     "PlattRecalibrator", "PrCurve", "RocCurve", "auc_bootstrap", "auc_delong", "brier_score",

@@ -108,3 +108,55 @@ def net_benefit_at_prevalence(sensitivity, specificity, prevalence, threshold) -
             f"sensitivity, specificity and prevalence must lie in [0, 1]; got {sens!r}, {spec!r}, {prev!r}.")
     pt = float(_check_thresholds(threshold)[0])
     return sens * prev - (1.0 - spec) * (1.0 - prev) * pt / (1.0 - pt)
+
+
+def net_benefit_table(y_true, risks, thresholds) -> pd.DataFrame:
+    """Net benefit of every strategy at each threshold: treat none, treat all, and each model.
+
+    Parameters
+    ----------
+    y_true : array_like of 0/1, shape (n_cases,)
+    risks : mapping of name -> array_like of float in [0, 1], shape (n_cases,)
+        Each model's predicted risks for the same cases.
+    thresholds : array_like of float in (0, 1)
+
+    Returns
+    -------
+    DataFrame
+        One row per strategy (``treat none``, ``treat all``, then the models in order), one column per
+        threshold; read it with :func:`best_strategy_spans`.
+
+    Examples
+    --------
+    >>> t = net_benefit_table([1, 0, 0, 0], {"model": [0.9, 0.1, 0.2, 0.1]}, [0.2])
+    >>> t.round(3).to_dict()[0.2]
+    {'treat none': 0.0, 'treat all': 0.062, 'model': 0.188}
+    """
+    pt = _check_thresholds(thresholds)
+    y = check_labels(y_true, require_both=False)
+    rows = {"treat none": np.zeros(pt.size), "treat all": net_benefit(y, np.ones(y.size), pt)}
+    for name, risk in dict(risks).items():
+        rows[str(name)] = net_benefit(y, risk, pt)
+    return pd.DataFrame(rows, index=pd.Index(pt, name="threshold")).T
+
+
+def best_strategy_spans(table: pd.DataFrame) -> list[tuple[float, float, str]]:
+    """Runs of neighbouring thresholds with the same best strategy, from :func:`net_benefit_table`.
+
+    Returns
+    -------
+    list of (first threshold, last threshold, strategy)
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({0.1: [0.0, 0.2], 0.2: [0.0, 0.1], 0.3: [0.0, -0.1]}, index=["treat none", "model"])
+    >>> best_strategy_spans(t)
+    [(0.1, 0.2, 'model'), (0.3, 0.3, 'treat none')]
+    """
+    spans: list[tuple[float, float, str]] = []
+    for threshold, best in table.idxmax(axis=0).items():
+        if spans and spans[-1][2] == best:
+            spans[-1] = (spans[-1][0], float(threshold), best)
+        else:
+            spans.append((float(threshold), float(threshold), best))
+    return spans
